@@ -1,0 +1,1 @@
+"""Overdue alerts and their escalation."""

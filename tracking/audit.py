@@ -1,0 +1,29 @@
+"""The audit log: who did what to which case, and when. Separate from the case's own events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String
+from sqlmodel import Field, Session, SQLModel
+
+from tracking.base import json_column, moment
+
+
+class AuditEntry(SQLModel, table=True):
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = moment(index=True)
+    actor: str = Field(sa_type=String(120), nullable=False)
+    action: str = Field(sa_type=String(60), nullable=False)
+    case_id: int | None = Field(default=None, foreign_key="cases.id", nullable=True, index=True)
+    detail: dict[str, Any] = json_column()
+
+
+def audit(
+    session: Session, *, actor: str, action: str, at: datetime, case_id: int | None = None, **detail: Any
+) -> None:
+    """Add an audit row to the caller's transaction. `detail` must hold ids, never patient data."""
+    session.add(AuditEntry(at=at, actor=actor, action=action, case_id=case_id, detail=detail))

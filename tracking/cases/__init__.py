@@ -1,0 +1,1 @@
+"""Patients, cases, steps, events and prior-film requests."""

@@ -1,0 +1,169 @@
+"""Tables for patients, outside facilities, cases, steps, case events and prior-film requests."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from tracking.base import json_column, moment
+from tracking.pathway.vocabulary import (
+    CaseStatus,
+    Density,
+    Disposition,
+    EventKind,
+    FacilityChannel,
+    FindingType,
+    Laterality,
+    PriorFilmStatus,
+    StepKind,
+    StepStatus,
+    check_values,
+)
+
+BIRADS_VALUES = "'0', '1', '2', '3', '4A', '4B', '4C', '5', '6'"
+
+
+class Patient(SQLModel, table=True):
+    """A patient. Everything here is PHI: never log it, never send it out."""
+
+    __tablename__ = "patients"
+
+    id: int | None = Field(default=None, primary_key=True)
+    mrn: str = Field(sa_type=String(64), unique=True, nullable=False)
+    given_name: str = Field(sa_type=String(200), nullable=False)
+    family_name: str = Field(sa_type=String(200), nullable=False)
+    birth_date: date = Field(nullable=False)
+    created_at: datetime = moment(default_now=True)
+
+    __table_args__ = (CheckConstraint("length(trim(mrn)) > 0", name="mrn_not_blank"),)
+
+
+class OutsideFacility(SQLModel, table=True):
+    """A facility holding prior mammograms, and how to reach it."""
+
+    __tablename__ = "outside_facilities"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_type=String(200), unique=True, nullable=False)
+    channel: str = Field(sa_type=String(20), nullable=False)
+    contact: str = Field(sa_type=String(500), nullable=False)
+    created_at: datetime = moment(default_now=True)
+
+    __table_args__ = (CheckConstraint(f"channel IN ({check_values(FacilityChannel)})", name="channel"),)
+
+
+class Case(SQLModel, table=True):
+    """One diagnostic workup of one finding, pinned to a pathway version."""
+
+    __tablename__ = "cases"
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patients.id", nullable=False, index=True)
+    finding_type: str = Field(sa_type=String(40), nullable=False)
+    laterality: str = Field(sa_type=String(10), nullable=False)
+    density: str = Field(sa_type=String(1), nullable=False)
+    birads: str = Field(sa_type=String(2), nullable=False)
+    pathway_name: str = Field(sa_type=String(80), nullable=False)
+    pathway_version: int = Field(nullable=False)
+    status: str = Field(sa_type=String(20), nullable=False, default=CaseStatus.open)
+    disposition: str | None = Field(default=None, sa_type=String(40), nullable=True)
+    opened_at: datetime = moment()
+    closed_at: datetime | None = moment(nullable=True)
+    version: int = Field(default=1, nullable=False)
+
+    __table_args__ = (
+        CheckConstraint(f"finding_type IN ({check_values(FindingType)})", name="finding_type"),
+        CheckConstraint(f"laterality IN ({check_values(Laterality)})", name="laterality"),
+        CheckConstraint(f"density IN ({check_values(Density)})", name="density"),
+        CheckConstraint(f"birads IN ({BIRADS_VALUES})", name="birads"),
+        CheckConstraint(f"status IN ({check_values(CaseStatus)})", name="status"),
+        CheckConstraint(f"disposition IN ({check_values(Disposition)})", name="disposition"),
+        CheckConstraint("(status = 'closed') = (closed_at IS NOT NULL)", name="closed_at_iff_closed"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        Index("ix_cases_status", "status"),
+    )
+
+
+class CaseEvent(SQLModel, table=True):
+    """Something that happened to a case. Append-only: a trigger refuses UPDATE and DELETE."""
+
+    __tablename__ = "case_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", nullable=False, index=True)
+    kind: str = Field(sa_type=String(40), nullable=False)
+    payload: dict[str, Any] = json_column()
+    outcome: dict[str, Any] = json_column()
+    actor: str = Field(sa_type=String(120), nullable=False)
+    occurred_at: datetime = moment()
+    recorded_at: datetime = moment(default_now=True)
+    idempotency_key: str = Field(sa_type=String(200), unique=True, nullable=False)
+
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({check_values(EventKind)})", name="kind"),
+        CheckConstraint("length(idempotency_key) > 0", name="idempotency_key_not_blank"),
+    )
+
+
+class Step(SQLModel, table=True):
+    """One thing the workup needs done, by when."""
+
+    __tablename__ = "steps"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", nullable=False, index=True)
+    kind: str = Field(sa_type=String(40), nullable=False)
+    laterality: str | None = Field(default=None, sa_type=String(10), nullable=True)
+    status: str = Field(sa_type=String(20), nullable=False, default=StepStatus.pending)
+    due_at: datetime = moment()
+    scheduled_at: datetime | None = moment(nullable=True)
+    completed_at: datetime | None = moment(nullable=True)
+    facility_id: int | None = Field(default=None, foreign_key="outside_facilities.id", nullable=True)
+    result: dict[str, Any] = json_column()
+    created_by_event_id: int = Field(foreign_key="case_events.id", nullable=False)
+    created_at: datetime = moment(default_now=True)
+
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({check_values(StepKind)})", name="kind"),
+        CheckConstraint(f"status IN ({check_values(StepStatus)})", name="status"),
+        CheckConstraint(f"laterality IN ({check_values(Laterality)})", name="laterality"),
+        CheckConstraint("(status = 'completed') = (completed_at IS NOT NULL)", name="completed_at_iff_completed"),
+        CheckConstraint("(kind = 'prior_film_request') = (facility_id IS NOT NULL)", name="facility_iff_priors"),
+        Index(
+            "ix_steps_open_due",
+            "due_at",
+            postgresql_where=text("status IN ('pending', 'scheduled')"),
+        ),
+    )
+
+
+class PriorFilmRequest(SQLModel, table=True):
+    """A request for prior mammograms from one outside facility, for one case."""
+
+    __tablename__ = "prior_film_requests"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", nullable=False)
+    facility_id: int = Field(foreign_key="outside_facilities.id", nullable=False)
+    step_id: int = Field(foreign_key="steps.id", nullable=False)
+    status: str = Field(sa_type=String(20), nullable=False, default=PriorFilmStatus.requested)
+    unobtainable_reason: str | None = Field(default=None, sa_type=String(500), nullable=True)
+    comparison: str | None = Field(default=None, sa_type=String(40), nullable=True)
+    requested_at: datetime = moment()
+    received_at: datetime | None = moment(nullable=True)
+    chase_count: int = Field(default=0, nullable=False)
+    last_chased_at: datetime | None = moment(nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("case_id", "facility_id"),
+        CheckConstraint(f"status IN ({check_values(PriorFilmStatus)})", name="status"),
+        CheckConstraint(
+            "status <> 'unobtainable' OR length(trim(coalesce(unobtainable_reason, ''))) > 0",
+            name="unobtainable_needs_reason",
+        ),
+        CheckConstraint("(status = 'received') = (received_at IS NOT NULL)", name="received_at_iff_received"),
+        CheckConstraint("chase_count >= 0", name="chase_count_not_negative"),
+    )

@@ -1,0 +1,189 @@
+"""open_case: register the patient and finding, and start the pathway's immediate steps."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlmodel import Session, select
+
+from tracking.audit import audit
+from tracking.cases.errors import GuardRefused, IdempotencyKeyReused, InvalidInput
+from tracking.cases.models import Case, CaseEvent, OutsideFacility, Patient, Step
+from tracking.cases.state import apply_decision, event_by_key, jsonable, lock_idempotency_key
+from tracking.pathway.decision import OpeningFacts, Refusal
+from tracking.pathway.definition import find_pathway
+from tracking.pathway.engine import plan_opening
+from tracking.pathway.vocabulary import (
+    CaseStatus,
+    Density,
+    EventKind,
+    FacilityChannel,
+    FindingType,
+    Laterality,
+)
+from tracking.settings import get_settings
+
+
+class FacilityRef(BaseModel):
+    """An outside facility by name; channel and contact create it when it is new."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    channel: FacilityChannel | None = None
+    contact: str | None = Field(default=None, max_length=500)
+
+
+class CaseOpening(BaseModel):
+    """What a navigator records to open a case."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    mrn: str = Field(min_length=1, max_length=64)
+    given_name: str = Field(min_length=1, max_length=200)
+    family_name: str = Field(min_length=1, max_length=200)
+    birth_date: date
+    finding_type: FindingType = FindingType.calcifications
+    laterality: Laterality
+    density: Density
+    birads: str = "0"
+    facilities: list[FacilityRef] = Field(default_factory=list)
+    pathway: str | None = None
+
+    @field_validator("birads")
+    @classmethod
+    def _birads_upper(cls, value: str) -> str:
+        return value.strip().upper()
+
+    @field_validator("birth_date")
+    @classmethod
+    def _birth_date_past(cls, value: date) -> date:
+        if value > date.today():
+            raise ValueError("birth date is in the future")
+        return value
+
+
+@dataclass
+class OpenedCase:
+    case_id: int
+    event_id: int
+    step_ids: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    replayed: bool = False
+
+
+def open_case(
+    session: Session,
+    opening: CaseOpening,
+    *,
+    actor: str,
+    now: datetime,
+    idempotency_key: str | None = None,
+) -> OpenedCase:
+    """Open a case and create the pathway's immediate steps, in the caller's transaction."""
+    if idempotency_key:
+        lock_idempotency_key(session, idempotency_key)
+        existing = event_by_key(session, idempotency_key)
+        if existing is not None:
+            if existing.kind != EventKind.case_opened:
+                raise IdempotencyKeyReused(f"idempotency key {idempotency_key!r} was used for another event")
+            return _replay(session, existing)
+    try:
+        pathway = find_pathway(opening.pathway or get_settings().default_pathway)
+    except LookupError as exc:
+        raise InvalidInput(str(exc)) from None
+    facilities = [_facility(session, ref) for ref in opening.facilities]
+    facility_ids = tuple(dict.fromkeys(facility.id for facility in facilities))
+    decision = plan_opening(
+        pathway,
+        OpeningFacts(
+            finding_type=opening.finding_type,
+            laterality=opening.laterality,
+            density=opening.density,
+            birads=opening.birads,
+            facility_ids=facility_ids,
+        ),
+        now,
+    )
+    if isinstance(decision, Refusal):
+        raise GuardRefused(decision)
+    patient = _patient(session, opening)
+    case = Case(
+        patient_id=patient.id,
+        finding_type=opening.finding_type,
+        laterality=opening.laterality,
+        density=opening.density,
+        birads=opening.birads,
+        pathway_name=pathway.name,
+        pathway_version=pathway.version,
+        status=CaseStatus.open,
+        opened_at=now,
+    )
+    session.add(case)
+    session.flush()
+    event = CaseEvent(
+        case_id=case.id,
+        kind=EventKind.case_opened,
+        payload=jsonable(
+            {
+                "finding_type": opening.finding_type,
+                "laterality": opening.laterality,
+                "density": opening.density,
+                "birads": opening.birads,
+                "facility_ids": list(facility_ids),
+                "pathway": f"{pathway.name}@{pathway.version}",
+            }
+        ),
+        outcome=jsonable(decision.summary()),
+        actor=actor,
+        occurred_at=now,
+        recorded_at=now,
+        idempotency_key=idempotency_key or f"auto:{uuid.uuid4()}",
+    )
+    session.add(event)
+    session.flush()
+    steps = apply_decision(session, case, event, decision)
+    audit(session, actor=actor, action="case.opened", at=now, case_id=case.id, event_id=event.id)
+    return OpenedCase(case.id, event.id, [step.id for step in steps], list(decision.warnings))
+
+
+def _replay(session: Session, event: CaseEvent) -> OpenedCase:
+    step_ids = session.exec(select(Step.id).where(Step.created_by_event_id == event.id).order_by(Step.id))
+    return OpenedCase(event.case_id, event.id, list(step_ids), list(event.outcome.get("warnings", [])), True)
+
+
+def _patient(session: Session, opening: CaseOpening) -> Patient:
+    patient = session.exec(select(Patient).where(Patient.mrn == opening.mrn)).first()
+    if patient is None:
+        patient = Patient(
+            mrn=opening.mrn,
+            given_name=opening.given_name,
+            family_name=opening.family_name,
+            birth_date=opening.birth_date,
+        )
+        session.add(patient)
+        session.flush()
+        return patient
+    same = (
+        patient.given_name.casefold() == opening.given_name.casefold()
+        and patient.family_name.casefold() == opening.family_name.casefold()
+        and patient.birth_date == opening.birth_date
+    )
+    if not same:
+        raise InvalidInput("this MRN already belongs to a patient with a different name or birth date; check the MRN")
+    return patient
+
+
+def _facility(session: Session, ref: FacilityRef) -> OutsideFacility:
+    facility = session.exec(select(OutsideFacility).where(OutsideFacility.name == ref.name)).first()
+    if facility is not None:
+        return facility
+    if ref.channel is None or not ref.contact:
+        raise InvalidInput(f"outside facility {ref.name!r} is not known; give its channel and contact to add it")
+    facility = OutsideFacility(name=ref.name, channel=ref.channel, contact=ref.contact)
+    session.add(facility)
+    session.flush()
+    return facility

@@ -1,0 +1,170 @@
+"""Read services: a case's full history, the overdue list and the navigator worklist."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from tracking.alerts.models import Alert
+from tracking.audit import audit
+from tracking.cases.errors import InvalidInput, NotFound
+from tracking.cases.models import Case, CaseEvent, OutsideFacility, Patient, PriorFilmRequest, Step
+from tracking.pathway.vocabulary import OPEN_STEP_STATUSES, AlertStatus, CaseStatus, StepKind
+
+ACTIVE_CASE_STATUSES = (CaseStatus.open.value, CaseStatus.lost_to_follow_up.value)
+
+
+@dataclass
+class CaseHistory:
+    case: Case
+    patient: Patient
+    steps: list[Step]
+    events: list[CaseEvent]
+    prior_film_requests: list[tuple[PriorFilmRequest, OutsideFacility]]
+    alerts: list[Alert]
+
+
+def case_history(session: Session, case_id: int, *, actor: str, now: datetime) -> CaseHistory:
+    """The case with its patient, steps, events, prior-film requests and alerts; audited as a view."""
+    row = session.exec(select(Case, Patient).join(Patient).where(Case.id == case_id)).first()
+    if row is None:
+        raise NotFound(f"case {case_id} does not exist")
+    case, patient = row
+    steps = session.exec(select(Step).where(Step.case_id == case_id).order_by(Step.due_at, Step.id))
+    events = session.exec(
+        select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.occurred_at, CaseEvent.id)
+    )
+    priors = session.exec(
+        select(PriorFilmRequest, OutsideFacility)
+        .join(OutsideFacility)
+        .where(PriorFilmRequest.case_id == case_id)
+        .order_by(OutsideFacility.name)
+    )
+    alerts = session.exec(select(Alert).where(Alert.case_id == case_id).order_by(Alert.raised_at))
+    audit(session, actor=actor, action="case.viewed", at=now, case_id=case_id)
+    return CaseHistory(case, patient, list(steps), list(events), list(priors), list(alerts))
+
+
+@dataclass(frozen=True)
+class StepDue:
+    """One open step on the worklist or the overdue list."""
+
+    case_id: int
+    step_id: int
+    kind: str
+    laterality: str | None
+    due_at: datetime
+    scheduled_at: datetime | None
+    case_status: str
+    birads: str
+    mrn: str
+    patient_name: str
+    alert_level: int | None
+    now: datetime
+
+    @property
+    def days_overdue(self) -> int:
+        return max(0, (self.now - self.due_at).days)
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.due_at < self.now
+
+    def as_dict(self, include_phi: bool = True) -> dict:
+        data = {
+            "case_id": self.case_id,
+            "step_id": self.step_id,
+            "step": self.kind,
+            "laterality": self.laterality,
+            "due_at": self.due_at.isoformat(),
+            "scheduled_at": self.scheduled_at.isoformat() if self.scheduled_at else None,
+            "days_overdue": self.days_overdue,
+            "case_status": self.case_status,
+            "birads": self.birads,
+            "alert_level": self.alert_level,
+        }
+        if include_phi:
+            data |= {"mrn": self.mrn, "patient": self.patient_name}
+        return data
+
+
+def _open_steps_query(now: datetime):
+    unresolved_alert = (
+        select(func.max(Alert.level))
+        .where(Alert.step_id == Step.id, Alert.status != AlertStatus.resolved)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            Step,
+            Case.status,
+            Case.birads,
+            Patient.mrn,
+            Patient.given_name,
+            Patient.family_name,
+            unresolved_alert,
+        )
+        .join(Case, Case.id == Step.case_id)
+        .join(Patient, Patient.id == Case.patient_id)
+        .where(col(Step.status).in_(OPEN_STEP_STATUSES), col(Case.status).in_(ACTIVE_CASE_STATUSES))
+    )
+
+
+def _rows(session: Session, query, now: datetime) -> list[StepDue]:
+    return [
+        StepDue(
+            case_id=step.case_id,
+            step_id=step.id,
+            kind=step.kind,
+            laterality=step.laterality,
+            due_at=step.due_at,
+            scheduled_at=step.scheduled_at,
+            case_status=status,
+            birads=birads,
+            mrn=mrn,
+            patient_name=f"{family}, {given}",
+            alert_level=alert_level,
+            now=now,
+        )
+        for step, status, birads, mrn, given, family, alert_level in session.exec(query)
+    ]
+
+
+def list_overdue(
+    session: Session,
+    now: datetime,
+    *,
+    actor: str,
+    step_kind: str | None = None,
+    older_than_days: int | None = None,
+    limit: int | None = None,
+) -> list[StepDue]:
+    """Open steps of active cases past their due time, most overdue first."""
+    if step_kind is not None and step_kind not in {kind.value for kind in StepKind}:
+        raise InvalidInput(f"unknown step kind {step_kind!r}; known: {', '.join(kind.value for kind in StepKind)}")
+    if older_than_days is not None and older_than_days < 0:
+        raise InvalidInput("--older-than must be 0 or more days")
+    cutoff = now - timedelta(days=older_than_days or 0)
+    query = _open_steps_query(now).where(Step.due_at < cutoff)
+    if step_kind:
+        query = query.where(Step.kind == step_kind)
+    query = query.order_by(Step.due_at, Step.id)
+    if limit:
+        query = query.limit(limit)
+    rows = _rows(session, query, now)
+    audit(session, actor=actor, action="overdue.listed", at=now, count=len(rows), step_kind=step_kind)
+    return rows
+
+
+def worklist(
+    session: Session, now: datetime, *, actor: str, due_within_days: int = 30, limit: int = 200
+) -> list[StepDue]:
+    """The navigator worklist: overdue steps first (most overdue on top), then steps due soon."""
+    horizon = now + timedelta(days=due_within_days)
+    query = _open_steps_query(now).where(Step.due_at < horizon).order_by(Step.due_at, Step.id).limit(limit)
+    rows = _rows(session, query, now)
+    audit(session, actor=actor, action="worklist.viewed", at=now, count=len(rows))
+    return rows

@@ -1,0 +1,103 @@
+"""record_event: validate an event against the pathway, then write it and its effects."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from tracking.audit import audit
+from tracking.cases.errors import GuardRefused, IdempotencyKeyReused, InvalidInput, NotFound, VersionConflict
+from tracking.cases.models import Case, CaseEvent, Step
+from tracking.cases.state import apply_decision, case_state, event_by_key, jsonable, lock_idempotency_key
+from tracking.pathway.decision import NewEvent, Refusal
+from tracking.pathway.definition import find_pathway
+from tracking.pathway.engine import decide
+from tracking.pathway.fields import FieldRefused, parse_moment
+
+
+@dataclass
+class RecordedEvent:
+    case_id: int
+    event_id: int
+    case_version: int
+    created_step_ids: list[int] = field(default_factory=list)
+    outcome: dict[str, Any] = field(default_factory=dict)
+    replayed: bool = False
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.outcome.get("warnings", []))
+
+
+def record_event(
+    session: Session,
+    case_id: int,
+    kind: str,
+    data: dict[str, Any],
+    *,
+    actor: str,
+    now: datetime,
+    occurred_at: datetime | str | None = None,
+    idempotency_key: str | None = None,
+    expected_version: int | None = None,
+) -> RecordedEvent:
+    """Record one event on a case in the caller's transaction; refuse without writing anything.
+
+    A repeated idempotency key returns the first result. With `expected_version`, a case changed
+    since the caller read it raises VersionConflict instead of overwriting.
+    """
+    if idempotency_key is not None:
+        idempotency_key = idempotency_key.strip()
+        if not idempotency_key or len(idempotency_key) > 200:
+            raise InvalidInput("an idempotency key must be 1 to 200 characters")
+        lock_idempotency_key(session, idempotency_key)
+        existing = event_by_key(session, idempotency_key)
+        if existing is not None:
+            if existing.case_id != case_id or existing.kind != kind:
+                raise IdempotencyKeyReused(
+                    f"idempotency key {idempotency_key!r} was already used for a {existing.kind} event "
+                    f"on case {existing.case_id}"
+                )
+            return _replay(session, existing)
+    case = session.exec(select(Case).where(Case.id == case_id).with_for_update()).first()
+    if case is None:
+        raise NotFound(f"case {case_id} does not exist")
+    if expected_version is not None and expected_version != case.version:
+        raise VersionConflict(
+            f"case {case_id} changed since you read it (your version {expected_version}, now {case.version}); "
+            "reload it and try again"
+        )
+    try:
+        moment = now if occurred_at is None else parse_moment(occurred_at, "occurred_at")
+    except FieldRefused as refused:
+        raise InvalidInput(str(refused.refusal)) from None
+    pathway = find_pathway(case.pathway_name, case.pathway_version)
+    decision = decide(pathway, case_state(session, case), NewEvent(kind, data, moment), now)
+    if isinstance(decision, Refusal):
+        raise GuardRefused(decision)
+    case.version += 1
+    event = CaseEvent(
+        case_id=case.id,
+        kind=kind,
+        payload=jsonable(decision.data),
+        outcome=jsonable(decision.summary()),
+        actor=actor,
+        occurred_at=moment,
+        recorded_at=now,
+        idempotency_key=idempotency_key or f"auto:{uuid.uuid4()}",
+    )
+    session.add(event)
+    session.flush()
+    created = apply_decision(session, case, event, decision)
+    audit(session, actor=actor, action="event.recorded", at=now, case_id=case.id, event_id=event.id, kind=kind)
+    return RecordedEvent(case.id, event.id, case.version, [step.id for step in created], event.outcome)
+
+
+def _replay(session: Session, event: CaseEvent) -> RecordedEvent:
+    step_ids = session.exec(select(Step.id).where(Step.created_by_event_id == event.id).order_by(Step.id))
+    version = session.exec(select(Case.version).where(Case.id == event.case_id)).one()
+    return RecordedEvent(event.case_id, event.id, version, list(step_ids), event.outcome, replayed=True)

@@ -1,0 +1,88 @@
+"""The `workup` command. Errors are one clear line on stderr and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from tracking.cases.errors import WorkupError
+from tracking.commands import cases, db, events, pathway
+from tracking.commands.demo import demo
+from tracking.commands.overdue import overdue, show_worklist
+from tracking.db import DatabaseUnavailable
+from tracking.pathway.definition import PathwayInvalid
+from tracking.pathway.source import PathwayFileError
+
+app = typer.Typer(
+    name="workup",
+    help="breast-workup: track every diagnostic breast workup until it is done.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(cases.app, name="case")
+app.add_typer(events.app, name="event")
+app.add_typer(pathway.app, name="pathway")
+app.command("overdue")(overdue)
+app.command("worklist")(show_worklist)
+app.command("demo")(demo)
+
+
+def describe_validation(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        place = ".".join(str(part) for part in item["loc"]) or "input"
+        parts.append(f"{place}: {item['msg']}")
+    return "invalid input: " + "; ".join(parts)
+
+
+def describe_integrity(error: IntegrityError) -> str:
+    diag = getattr(error.orig, "diag", None)
+    constraint = getattr(diag, "constraint_name", None)
+    return f"refused by the database ({constraint or 'constraint'}); nothing was saved"
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(args=argv, standalone_mode=False)
+        return 0
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.ClickException as usage:
+        usage.show()
+        return usage.exit_code
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        return 1
+    except WorkupError as error:
+        typer.echo(f"error: {error}", err=True)
+        return error.exit_code
+    except ValidationError as error:
+        typer.echo(f"error: {describe_validation(error)}", err=True)
+        return 2
+    except PathwayInvalid as error:
+        typer.echo(f"error: invalid pathway: {error.problems[0]}", err=True)
+        return 2
+    except PathwayFileError as error:
+        typer.echo(f"error: {error}", err=True)
+        return 2
+    except IntegrityError as error:
+        typer.echo(f"error: {describe_integrity(error)}", err=True)
+        return 6
+    except (OperationalError, DatabaseUnavailable) as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        typer.echo(f"error: database unavailable: {reason}", err=True)
+        return 7
+    except KeyboardInterrupt:
+        return 130
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The `workup` command line, one module per concern."""

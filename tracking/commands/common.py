@@ -1,0 +1,66 @@
+"""Helpers every command shares: the clock, the actor, output in tables, JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import json
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from tracking.cases.errors import InvalidInput
+from tracking.settings import get_settings
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+
+
+def now_or(value: str | None) -> datetime:
+    """`--now` parsed as an aware moment, or the current time."""
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"--now must be an ISO 8601 date-time, got {value!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def actor(value: str | None = None) -> str:
+    if value:
+        return value
+    settings = get_settings()
+    if settings.actor != "cli":
+        return settings.actor
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def print_csv(rows: Iterable[dict[str, Any]], columns: list[str]) -> None:
+    writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row)
+
+
+def table(title: str, columns: list[str]) -> Table:
+    result = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        result.add_column(column)
+    return result
+
+
+def words(value: str | None) -> str:
+    return (value or "").replace("_", " ")

@@ -1,0 +1,1 @@
+"""The workup pathway: definitions loaded from YAML and the pure decision engine."""

@@ -1,0 +1,128 @@
+"""The clinic's words: every enumeration the pathway, the database and the CLI share."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Laterality(StrEnum):
+    left = "left"
+    right = "right"
+    bilateral = "bilateral"
+
+
+class Density(StrEnum):
+    """BI-RADS breast density: a fatty, b scattered, c heterogeneously dense, d extremely dense."""
+
+    a = "a"
+    b = "b"
+    c = "c"
+    d = "d"
+
+    @property
+    def is_dense(self) -> bool:
+        return self in (Density.c, Density.d)
+
+
+class FindingType(StrEnum):
+    calcifications = "calcifications"
+    mass = "mass"
+    asymmetry = "asymmetry"
+    architectural_distortion = "architectural_distortion"
+
+
+class CaseStatus(StrEnum):
+    open = "open"
+    closed = "closed"
+    lost_to_follow_up = "lost_to_follow_up"
+
+
+class StepStatus(StrEnum):
+    pending = "pending"
+    scheduled = "scheduled"
+    completed = "completed"
+    cancelled = "cancelled"
+    handed_off = "handed_off"  # routine screening handed to the screening programme at case close
+
+    @property
+    def is_open(self) -> bool:
+        return self in (StepStatus.pending, StepStatus.scheduled)
+
+
+OPEN_STEP_STATUSES = (StepStatus.pending.value, StepStatus.scheduled.value)
+
+
+class StepKind(StrEnum):
+    magnification_views = "magnification_views"
+    ultrasound = "ultrasound"
+    prior_film_request = "prior_film_request"
+    final_assessment = "final_assessment"
+    result_letter = "result_letter"
+    annual_screening = "annual_screening"
+    stereotactic_biopsy = "stereotactic_biopsy"
+    open_surgical_biopsy = "open_surgical_biopsy"
+    rad_path_concordance = "rad_path_concordance"
+    surgical_consultation = "surgical_consultation"
+    followup_6_month = "followup_6_month"
+    followup_12_month = "followup_12_month"
+    followup_24_month = "followup_24_month"
+
+
+class EventKind(StrEnum):
+    case_opened = "case_opened"
+    magnification_result = "magnification_result"
+    assessment = "assessment"
+    ultrasound_result = "ultrasound_result"
+    prior_films_received = "prior_films_received"
+    prior_films_unobtainable = "prior_films_unobtainable"
+    biopsy_scheduled = "biopsy_scheduled"
+    stereotactic_infeasible = "stereotactic_infeasible"
+    biopsy_performed = "biopsy_performed"
+    pathology_result = "pathology_result"
+    repeat_biopsy_ordered = "repeat_biopsy_ordered"
+    surgical_consultation_done = "surgical_consultation_done"
+    followup_imaging_result = "followup_imaging_result"
+    result_letter_sent = "result_letter_sent"
+    screening_done = "screening_done"
+
+
+class Disposition(StrEnum):
+    returned_to_screening = "returned_to_screening"
+    referred_to_surgery = "referred_to_surgery"
+
+
+class PriorFilmStatus(StrEnum):
+    requested = "requested"
+    received = "received"
+    unobtainable = "unobtainable"
+
+
+class AlertStatus(StrEnum):
+    open = "open"
+    acknowledged = "acknowledged"
+    resolved = "resolved"
+
+
+class FacilityChannel(StrEnum):
+    email = "email"
+    webhook = "webhook"
+    fax = "fax"
+    phone = "phone"
+    post = "post"
+
+
+GUARDS: dict[str, str] = {
+    "G1": "No biopsy for calcifications before magnification views are done",
+    "G2": "Ultrasound never characterises calcifications nor guides their biopsy",
+    "G3": "A stereotactic biopsy needs a specimen radiograph confirming calcifications",
+    "G4": "Prior films are requested at opening and chased until received or declared unobtainable",
+    "G5": "An assessment that contradicts the morphology needs a recorded override reason",
+    "G6": "Stereotactic biopsy may only be declared infeasible for a listed reason",
+}
+
+BIRADS_SUSPICIOUS = frozenset({"4A", "4B", "4C", "5"})
+
+
+def check_values(enum: type[StrEnum]) -> str:
+    """SQL list of an enumeration's values, for CHECK constraints."""
+    return ", ".join(f"'{member.value}'" for member in enum)
