@@ -74,7 +74,7 @@ class NewStep:
     due_at: datetime
     laterality: str | None = None
     facility_id: int | None = None
-    status: str = StepStatus.pending
+    status: str = StepStatus.pending.value
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ def _decide(pathway: Pathway, case: CaseState, event: NewEvent, now: datetime) -
     plan.decision.data = data
     plan.decision.warnings.extend(warnings)
     if case.status == CaseStatus.lost_to_follow_up:
-        plan.decision.status = CaseStatus.open
+        plan.decision.status = CaseStatus.open.value
         plan.decision.warnings.append("The patient is back in contact: the case is open again.")
     completed = plan.apply_step_links(rule)
     plan.run(rule.then, completed=completed)
@@ -209,7 +209,9 @@ class _Plan:
             ):
                 continue
             due = rule.due.due_from(self.anchor, self.decision.birads or self.case.birads)
-            step = NewStep(kind=kind, due_at=due, laterality=laterality, facility_id=facility_id)
+            step = NewStep(
+                kind=str(kind), due_at=due, laterality=str(laterality) if laterality else None, facility_id=facility_id
+            )
             self.decision.create.append(step)
             self.open.append(step)
 
@@ -263,7 +265,7 @@ class _Plan:
             if isinstance(step, StepState):
                 self._close(step, self.decision.cancel, "replaced by bilateral annual screening")
         self.create(StepKind.annual_screening, Laterality.bilateral)
-        self.decision.disposition = Disposition.returned_to_screening
+        self.decision.disposition = Disposition.returned_to_screening.value
         self.decision.clear_disposition = False
 
     def _short_interval_followup(self, action: Action, completed: list[StepState]) -> None:
@@ -292,13 +294,13 @@ class _Plan:
         if workup_open:
             return decision
         if disposition:
-            decision.status = CaseStatus.closed
+            decision.status = CaseStatus.closed.value
             for step in self.open:
                 if isinstance(step, StepState):
                     decision.hand_off.append(StepChange(step.id, "handed to routine screening"))
                 else:
                     index = decision.create.index(step)
-                    decision.create[index] = replace(step, status=StepStatus.handed_off)
+                    decision.create[index] = replace(step, status=StepStatus.handed_off.value)
             return decision
         return Refusal(
             f"Recording this would leave the case on {breast(self.case)} with no next step and no "
