@@ -132,7 +132,10 @@ def test_prior_film_request_rules(session, seeded, sets, constraint):
     violates(session, f"UPDATE prior_film_requests SET {sets} WHERE case_id = :case_id", seeded, constraint)
 
 
-ALERT_INSERT = "INSERT INTO alerts (step_id, case_id, level, status, raised_at) VALUES (:step_id, :case_id, :level, :status, now())"
+ALERT_INSERT = (
+    "INSERT INTO alerts (step_id, case_id, level, status, raised_at) "
+    "VALUES (:step_id, :case_id, :level, :status, now())"
+)
 
 
 def test_at_most_one_unresolved_alert_per_step(session, seeded):
