@@ -1,0 +1,1 @@
+"""Prefect flows. Thin: each calls tracking services and owns its transactions."""

@@ -71,12 +71,15 @@ class MemoryCase:
         closed |= {change.step_id: StepStatus.cancelled for change in decision.cancel}
         closed |= {change.step_id: StepStatus.handed_off for change in decision.hand_off}
         scheduled = dict(decision.schedule)
+        unscheduled = {change.step_id for change in decision.unschedule}
         steps = []
         for step in self.state.steps:
             if step.id in closed:
                 step = replace(step, status=closed[step.id])
             elif step.id in scheduled:
                 step = replace(step, status=StepStatus.scheduled)
+            elif step.id in unscheduled:
+                step = replace(step, status=StepStatus.pending)
             steps.append(step)
         for new in decision.create:
             steps.append(

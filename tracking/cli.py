@@ -13,6 +13,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from tracking.cases.errors import WorkupError
 from tracking.commands import cases, db, events, pathway
 from tracking.commands.demo import demo
+from tracking.commands.deploy import deploy
+from tracking.commands.operations import alert_app, alerts, outbox, scheduler, serve, sweep
 from tracking.commands.overdue import overdue, show_worklist
 from tracking.db import DatabaseUnavailable
 from tracking.pathway.definition import PathwayInvalid
@@ -32,6 +34,13 @@ app.add_typer(pathway.app, name="pathway")
 app.command("overdue")(overdue)
 app.command("worklist")(show_worklist)
 app.command("demo")(demo)
+app.command("deploy")(deploy)
+app.command("sweep")(sweep)
+app.command("alerts")(alerts)
+app.add_typer(alert_app, name="alert")
+app.command("outbox")(outbox)
+app.command("scheduler")(scheduler)
+app.command("serve")(serve)
 
 
 def describe_validation(error: ValidationError) -> str:

@@ -5,10 +5,14 @@ from sqlmodel import SQLModel
 from tracking.alerts.models import Alert
 from tracking.audit import AuditEntry
 from tracking.cases.models import Case, CaseEvent, OutsideFacility, Patient, PriorFilmRequest, Step
+from tracking.notify.models import Notification
+from tracking.runs.models import CaseRun
 
 metadata = SQLModel.metadata
 
 __all__ = [
+    "CaseRun",
+    "Notification",
     "Alert",
     "AuditEntry",
     "Case",

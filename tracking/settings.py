@@ -24,6 +24,41 @@ class Settings(BaseSettings):
     default_pathway: str = Field(default="calcifications", validation_alias="WORKUP_DEFAULT_PATHWAY")
     pool_size: int = Field(default=5, validation_alias="WORKUP_DB_POOL_SIZE")
     actor: str = Field(default="cli", validation_alias="WORKUP_ACTOR")
+    base_url: str = Field(default="http://127.0.0.1:8000", validation_alias="WORKUP_BASE_URL")
+
+    # Outbound email (standard-library SMTP client).
+    smtp_host: str = Field(default="127.0.0.1", validation_alias="WORKUP_SMTP_HOST")
+    smtp_port: int = Field(default=25, validation_alias="WORKUP_SMTP_PORT")
+    smtp_starttls: bool = Field(default=False, validation_alias="WORKUP_SMTP_STARTTLS")
+    smtp_ssl: bool = Field(default=False, validation_alias="WORKUP_SMTP_SSL")
+    smtp_user: str | None = Field(default=None, validation_alias="WORKUP_SMTP_USER")
+    smtp_password: str | None = Field(default=None, validation_alias="WORKUP_SMTP_PASSWORD")
+    smtp_timeout_seconds: float = Field(default=10.0, validation_alias="WORKUP_SMTP_TIMEOUT_SECONDS")
+    mail_from: str = Field(default="breast-workup@localhost", validation_alias="WORKUP_MAIL_FROM")
+
+    # Who hears about what. Empty means "not configured": alerts still show in the CLI and pages.
+    navigator_email: str | None = Field(default=None, validation_alias="WORKUP_NAVIGATOR_EMAIL")
+    escalation_email: str | None = Field(default=None, validation_alias="WORKUP_ESCALATION_EMAIL")
+    alert_webhook_url: str | None = Field(default=None, validation_alias="WORKUP_ALERT_WEBHOOK_URL")
+    patient_messaging_webhook_url: str | None = Field(
+        default=None, validation_alias="WORKUP_PATIENT_MESSAGING_WEBHOOK_URL"
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, validation_alias="WORKUP_WEBHOOK_TIMEOUT_SECONDS")
+
+    # Outbox delivery: exponential backoff, then dead-letter.
+    delivery_max_attempts: int = Field(default=8, ge=1, validation_alias="WORKUP_DELIVERY_MAX_ATTEMPTS")
+    delivery_backoff_seconds: int = Field(default=60, ge=1, validation_alias="WORKUP_DELIVERY_BACKOFF_SECONDS")
+    delivery_backoff_max_seconds: int = Field(
+        default=6 * 3600, ge=1, validation_alias="WORKUP_DELIVERY_BACKOFF_MAX_SECONDS"
+    )
+
+    # Embedded scheduler (APScheduler). Off when Prefect deployments run the flows (scaled out).
+    scheduler_enabled: bool = Field(default=True, validation_alias="WORKUP_SCHEDULER_ENABLED")
+    sweep_every_seconds: int = Field(default=300, ge=1, validation_alias="WORKUP_SWEEP_EVERY_SECONDS")
+    reminders_every_seconds: int = Field(default=900, ge=1, validation_alias="WORKUP_REMINDERS_EVERY_SECONDS")
+    delivery_every_seconds: int = Field(default=60, ge=1, validation_alias="WORKUP_DELIVERY_EVERY_SECONDS")
+    case_runs_every_seconds: int = Field(default=15, ge=1, validation_alias="WORKUP_CASE_RUNS_EVERY_SECONDS")
+    misfire_grace_seconds: int = Field(default=60, ge=1, validation_alias="WORKUP_MISFIRE_GRACE_SECONDS")
 
 
 @lru_cache

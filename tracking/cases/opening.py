@@ -24,6 +24,7 @@ from tracking.pathway.vocabulary import (
     FindingType,
     Laterality,
 )
+from tracking.runs.service import request_case_run
 from tracking.settings import get_settings
 
 
@@ -146,6 +147,7 @@ def open_case(
     session.add(event)
     session.flush()
     steps = apply_decision(session, case, event, decision)
+    request_case_run(session, case.id, reason="case_opened", now=now, event_id=event.id)
     audit(session, actor=actor, action="case.opened", at=now, case_id=case.id, event_id=event.id)
     return OpenedCase(case.id, event.id, [step.id for step in steps], list(decision.warnings))
 

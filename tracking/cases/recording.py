@@ -17,6 +17,7 @@ from tracking.pathway.decision import NewEvent, Refusal
 from tracking.pathway.definition import find_pathway
 from tracking.pathway.engine import decide
 from tracking.pathway.fields import FieldRefused, parse_moment
+from tracking.runs.service import request_case_run
 
 
 @dataclass
@@ -93,6 +94,7 @@ def record_event(
     session.add(event)
     session.flush()
     created = apply_decision(session, case, event, decision)
+    request_case_run(session, case.id, reason=kind, now=now, event_id=event.id)
     audit(session, actor=actor, action="event.recorded", at=now, case_id=case.id, event_id=event.id, kind=kind)
     return RecordedEvent(case.id, event.id, case.version, [step.id for step in created], event.outcome)
 

@@ -84,7 +84,7 @@ def apply_decision(session: Session, case: Case, event: CaseEvent, decision: Dec
     ]
     session.add_all(created)
     changed_ids = {change.step_id for change in decision.complete + decision.cancel + decision.hand_off}
-    changed_ids |= {step_id for step_id, _ in decision.schedule}
+    changed_ids |= {step_id for step_id, _ in decision.schedule} | {change.step_id for change in decision.unschedule}
     steps = {step.id: step for step in case_steps(session, case.id) if step.id in changed_ids}
     for change in decision.complete:
         step = steps[change.step_id]
@@ -96,6 +96,9 @@ def apply_decision(session: Session, case: Case, event: CaseEvent, decision: Dec
     for change in decision.hand_off:
         step = steps[change.step_id]
         step.status, step.result = StepStatus.handed_off, {"event_id": event.id, "reason": change.reason}
+    for change in decision.unschedule:
+        step = steps[change.step_id]
+        step.status, step.scheduled_at = StepStatus.pending, None
     for step_id, moment in decision.schedule:
         step = steps[step_id]
         step.status, step.scheduled_at = StepStatus.scheduled, moment

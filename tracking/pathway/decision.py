@@ -93,6 +93,7 @@ class Decision:
     cancel: list[StepChange] = field(default_factory=list)
     hand_off: list[StepChange] = field(default_factory=list)
     schedule: list[tuple[int, datetime]] = field(default_factory=list)
+    unschedule: list[StepChange] = field(default_factory=list)
     birads: str | None = None
     disposition: str | None = None
     clear_disposition: bool = False

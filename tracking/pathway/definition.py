@@ -15,7 +15,15 @@ from tracking.pathway.vocabulary import GUARDS, EventKind, StepKind
 FIELD_TYPES = {"text", "integer", "number", "boolean", "datetime", "choice"}
 WHEN_CONDITIONS = {"dense", "priors_pending"}
 LATERALITY_RULES = {"affected", "bilateral", "other"}
-NAMED_ACTIONS = {"assessment_outcome", "result_letter", "routine_screening", "short_interval_followup"}
+NAMED_ACTIONS = {
+    "assessment_outcome",
+    "result_letter",
+    "routine_screening",
+    "short_interval_followup",
+    "start_contact_attempts",
+    "contact_outcome",
+    "lost_to_follow_up",
+}
 KEYED_ACTIONS = {"create", "cancel", "set_birads", "dispose"}
 PATHOLOGY_OUTCOMES = ("malignant", "high_risk_or_discordant", "benign_concordant")
 STEP_EVENT_LINKS = ("completes", "cancels", "schedules")
@@ -58,6 +66,20 @@ class StepRule:
     role: str = "workup"
     per_facility: bool = False
     chase: ChaseRule | None = None
+    remind_days_before_target: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class EscalationRule:
+    level_2_after_days: int = 7
+    level_3_after_days: int = 14
+
+
+@dataclass(frozen=True)
+class NoShowRule:
+    steps: tuple[str, ...] = ()
+    attempts: tuple[str, ...] = ("call", "call", "letter")
+    wait_after_last_days: int = 14
 
 
 @dataclass(frozen=True)
@@ -104,6 +126,8 @@ class Pathway:
     downgrade_to: str
     assessment_outcomes: dict[str, tuple[Action, ...]]
     events: dict[str, EventRule]
+    escalation: EscalationRule = EscalationRule()
+    no_show: NoShowRule = NoShowRule()
 
     def choices(self, vocabulary: str) -> tuple[str, ...]:
         values = self.vocabularies[vocabulary]
@@ -168,6 +192,8 @@ class _Builder:
         for category in sorted(birads - set(assessment_outcomes) - {"6"}):
             self.problem(("assessment_outcomes",), f"no outcome for BI-RADS {category}")
         events = self.events(data.get("events", {}), steps, vocabularies)
+        escalation = self.escalation(data.get("escalation", {}))
+        no_show = self.no_show(data.get("no_show", {}), steps)
         if self.problems:
             raise PathwayInvalid(self.problems)
         return Pathway(
@@ -182,6 +208,39 @@ class _Builder:
             downgrade_to=downgrade_to,
             assessment_outcomes=assessment_outcomes,
             events=events,
+            escalation=escalation,
+            no_show=no_show,
+        )
+
+    def whole_number(self, data: dict, key: str, where: Location, default: int, minimum: int = 0) -> int:
+        value = data.get(key, default)
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            self.problem((*where, key), f"{key} must be a whole number of at least {minimum}")
+            return default
+        return value
+
+    def escalation(self, data: Any) -> EscalationRule:
+        data = self.mapping(data or {}, ("escalation",), "escalation")
+        level_2 = self.whole_number(data, "level_2_after_days", ("escalation",), 7, 1)
+        level_3 = self.whole_number(data, "level_3_after_days", ("escalation",), 14, 1)
+        if level_3 <= level_2:
+            self.problem(("escalation", "level_3_after_days"), "level 3 must come after level 2")
+        return EscalationRule(level_2, level_3)
+
+    def no_show(self, data: Any, steps: dict[str, StepRule]) -> NoShowRule:
+        data = self.mapping(data or {}, ("no_show",), "no_show")
+        kinds = tuple(data.get("steps", ()))
+        for index, kind in enumerate(kinds):
+            self.check_step_ref(kind, steps, ("no_show", "steps", index))
+        attempts = tuple(data.get("attempts", ("call", "call", "letter")))
+        if not attempts or any(method not in ("call", "letter") for method in attempts):
+            self.problem(("no_show", "attempts"), "attempts must be a non-empty list of 'call' and 'letter'")
+        if kinds and StepKind.patient_contact not in steps:
+            self.problem(("no_show",), "no_show needs a 'patient_contact' step declared under steps")
+        return NoShowRule(
+            steps=kinds,
+            attempts=attempts,
+            wait_after_last_days=self.whole_number(data, "wait_after_last_days", ("no_show",), 14, 1),
         )
 
     def vocabularies(self, data: Any) -> dict[str, Any]:
@@ -215,8 +274,14 @@ class _Builder:
                     at_days=tuple(int(day) for day in chase_data.get("at_days", ())),
                     escalate_at_day=int(chase_data.get("escalate_at_day", 0)),
                 )
+            reminders = self.mapping(body.get("reminders", {}), (*where, "reminders"), "reminders")
+            remind = tuple(reminders.get("days_before_target", ()))
+            if any(not isinstance(day, int) or day < 1 for day in remind):
+                self.problem((*where, "reminders"), "days_before_target must be whole numbers of at least 1")
+                remind = ()
             if due is not None:
                 steps[kind] = StepRule(
+                    remind_days_before_target=remind,
                     kind=kind,
                     title=str(body.get("title", kind)),
                     due=due,
@@ -361,3 +426,8 @@ def find_pathway(name: str, version: int | None = None) -> Pathway:
         wanted = f"{name} version {version}" if version else name
         raise LookupError(f"no pathway '{wanted}' in {pathways_dir()}")
     return max(candidates, key=lambda pathway: pathway.version)
+
+
+def all_pathways() -> list[Pathway]:
+    """Every pathway version in the pathways folder (cases may be pinned to any of them)."""
+    return [_load_cached(path, path.stat().st_mtime) for path in sorted(pathways_dir().glob("*.yaml"))]

@@ -130,6 +130,33 @@ def _last_pathology_allows_repeat(case: CaseState) -> bool:
     return last.get("category") == "high_risk" or last.get("concordant") is False
 
 
+def _since_last_missed(case: CaseState) -> list:
+    entries = list(case.history)
+    missed = [index for index, entry in enumerate(entries) if entry.kind == "appointment_missed"]
+    return entries[missed[-1] :] if missed else []
+
+
+def last_missed_step(case: CaseState) -> str | None:
+    since = _since_last_missed(case)
+    return since[0].payload.get("step") if since else None
+
+
+def attempts_since_missed(case: CaseState) -> int:
+    """Failed contact attempts logged since the last missed appointment."""
+    return sum(
+        1
+        for entry in _since_last_missed(case)
+        if entry.kind == "contact_attempt" and entry.payload.get("outcome") != "rescheduled"
+    )
+
+
+def next_contact_attempt(pathway: Pathway, case: CaseState) -> str:
+    """'call' or 'letter' for the next attempt, or 'wait' once every attempt has been made."""
+    made = attempts_since_missed(case)
+    attempts = pathway.no_show.attempts
+    return attempts[made] if made < len(attempts) else "wait"
+
+
 class _Plan:
     """Builds one Decision, tracking which steps stay open as actions are applied."""
 
@@ -167,6 +194,8 @@ class _Plan:
     def _target(self, rule: EventRule, kinds: tuple[str, ...], verb: str) -> StepState:
         if "procedure" in self.data:
             kinds = (PROCEDURE_STEPS[self.data["procedure"]],)
+        elif self.data.get("step") in kinds:
+            kinds = (self.data["step"],)
         wanted_facility = self.data.get("facility_id")
         candidates = [
             step
@@ -286,9 +315,53 @@ class _Plan:
         if not any(step.kind in sequence for step in self.open):
             self.create(sequence[0])
 
+    # --- missed appointments ---------------------------------------------------------------------
+    def _start_contact_attempts(self, action: Action, completed: list[StepState]) -> None:
+        missed = self._open_state_step(self.data["step"])
+        if missed.status == StepStatus.scheduled:
+            self.decision.unschedule.append(StepChange(missed.id, "appointment missed"))
+        self.create(StepKind.patient_contact)
+
+    def _contact_outcome(self, action: Action, completed: list[StepState]) -> None:
+        if self.data["outcome"] == "rescheduled":
+            if "scheduled_for" not in self.data:
+                raise FieldRefused(Refusal("A rescheduled appointment needs 'scheduled_for'.", field="scheduled_for"))
+            missed = self._open_state_step(last_missed_step(self.case))
+            self.decision.schedule.append((missed.id, self.data["scheduled_for"]))
+            return
+        attempts = self.pathway.no_show.attempts
+        made = attempts_since_missed(self.case) + 1
+        if made < len(attempts):
+            self.create(StepKind.patient_contact)
+            return
+        wait = self.pathway.no_show.wait_after_last_days
+        due = self.anchor + timedelta(days=wait)
+        step = NewStep(kind=StepKind.patient_contact.value, due_at=due)
+        self.decision.create.append(step)
+        self.open.append(step)
+        self.decision.warnings.append(
+            f"All {len(attempts)} contact attempts have been made. If the patient has not been reached by "
+            f"{due:%Y-%m-%d}, the case becomes lost to follow-up (it stays on the worklist)."
+        )
+
+    def _lost_to_follow_up(self, action: Action, completed: list[StepState]) -> None:
+        self.decision.status = CaseStatus.lost_to_follow_up.value
+        self.decision.warnings.append(
+            "The case is lost to follow-up. It stays visible on every list until the patient is reached."
+        )
+
+    def _open_state_step(self, kind: str | None) -> StepState:
+        for step in self.open:
+            if isinstance(step, StepState) and step.kind == kind:
+                return step
+        title = self.pathway.steps[kind].title.lower() if kind in self.pathway.steps else "the missed appointment"
+        raise FieldRefused(Refusal(f"There is no open step for {title} on this case."))
+
     # --- the invariant ------------------------------------------------------------------------------
     def finish(self) -> Decision | Refusal:
         decision = self.decision
+        if decision.status == CaseStatus.lost_to_follow_up:
+            return decision
         workup_open = [step for step in self.open if not self.pathway.is_screening(step.kind)]
         disposition = decision.disposition or (None if decision.clear_disposition else self.case.disposition)
         if workup_open:

@@ -66,6 +66,7 @@ class StepKind(StrEnum):
     followup_6_month = "followup_6_month"
     followup_12_month = "followup_12_month"
     followup_24_month = "followup_24_month"
+    patient_contact = "patient_contact"
 
 
 class EventKind(StrEnum):
@@ -84,6 +85,10 @@ class EventKind(StrEnum):
     followup_imaging_result = "followup_imaging_result"
     result_letter_sent = "result_letter_sent"
     screening_done = "screening_done"
+    appointment_missed = "appointment_missed"
+    contact_attempt = "contact_attempt"
+    lost_to_follow_up_declared = "lost_to_follow_up_declared"
+    appointment_booked = "appointment_booked"
 
 
 class Disposition(StrEnum):
@@ -101,6 +106,23 @@ class AlertStatus(StrEnum):
     open = "open"
     acknowledged = "acknowledged"
     resolved = "resolved"
+
+
+class CaseRunStatus(StrEnum):
+    pending = "pending"
+    done = "done"
+    failed = "failed"
+
+
+class NotificationStatus(StrEnum):
+    pending = "pending"
+    delivered = "delivered"
+    dead = "dead"  # gave up after the configured attempts; shown to operations
+
+
+class NotificationChannel(StrEnum):
+    email = "email"
+    webhook = "webhook"
 
 
 class FacilityChannel(StrEnum):

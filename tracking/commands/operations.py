@@ -1,0 +1,152 @@
+"""Operations commands: sweep, alerts, alert ack, outbox, scheduler, serve."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import timedelta
+
+import typer
+from sqlmodel import col, select
+
+from tracking.alerts.service import acknowledge_alert, list_alerts
+from tracking.alerts.sweep import sweep_overdue
+from tracking.commands.common import actor, console, now_or, print_json, table, words
+from tracking.db import database_url, session_scope
+from tracking.notify.models import Notification
+from tracking.pathway.vocabulary import NotificationStatus
+from tracking.settings import get_settings
+
+alert_app = typer.Typer(help="Overdue alerts: acknowledge or snooze one.", no_args_is_help=True)
+
+
+def sweep(
+    now: str | None = typer.Option(None, "--now", help="Sweep as of this ISO moment"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Run the overdue sweep once: raise, escalate and resolve alerts."""
+    with session_scope() as session:
+        report = sweep_overdue(session, now_or(now)).as_dict()
+    if as_json:
+        print_json(report)
+    else:
+        console.print(", ".join(f"{count} {words(name)}" for name, count in report.items()))
+
+
+def alerts(
+    open_only: bool = typer.Option(False, "--open", help="Only unresolved alerts"),
+    case_id: int | None = typer.Option(None, "--case", help="Only this case"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List alerts, highest level first."""
+    with session_scope() as session:
+        rows = list_alerts(session, unresolved_only=open_only, case_id=case_id)
+    if as_json:
+        print_json([row.as_dict() for row in rows])
+        return
+    grid = table("Alerts", ["Alert", "Case", "Step", "Due", "Level", "Status", "Raised", "Acknowledged"])
+    for row in rows:
+        alert = row.alert
+        ack = f"{alert.acknowledged_by}: {alert.acknowledge_reason}" if alert.acknowledged_by else ""
+        if alert.snoozed_until:
+            ack += f" (snoozed to {alert.snoozed_until:%Y-%m-%d})"
+        level = f"[bold red]level {alert.level}[/]" if alert.status == "open" else f"level {alert.level}"
+        grid.add_row(
+            str(alert.id), str(alert.case_id), words(row.step_kind), f"{row.due_at:%Y-%m-%d}", level,
+            words(alert.status), f"{alert.raised_at:%Y-%m-%d %H:%M}", ack,
+        )  # fmt: skip
+    console.print(grid if rows else "No alerts.")
+
+
+@alert_app.command("ack")
+def ack(
+    alert_id: int,
+    reason: str = typer.Option(..., "--reason", help="Why (recorded with your name)"),
+    snooze_days: int | None = typer.Option(None, "--snooze-days", min=1, help="Hold escalation for DAYS"),
+    now: str | None = typer.Option(None, "--now", hidden=True),
+) -> None:
+    """Acknowledge an alert, optionally snoozing its escalation."""
+    moment = now_or(now)
+    snooze_until = moment + timedelta(days=snooze_days) if snooze_days else None
+    with session_scope() as session:
+        alert = acknowledge_alert(
+            session, alert_id, actor=actor(), reason=reason, now=moment, snooze_until=snooze_until
+        )
+    console.print(
+        f"Alert {alert.id} on case {alert.case_id} acknowledged"
+        + (f", snoozed to {snooze_until:%Y-%m-%d}" if snooze_until else "")
+    )
+
+
+def outbox(
+    failed: bool = typer.Option(False, "--failed", help="Only dead-lettered notifications"),
+    pending: bool = typer.Option(False, "--pending", help="Only those still to send"),
+    as_json: bool = typer.Option(False, "--json"),
+    limit: int = typer.Option(200, "--limit", min=1),
+) -> None:
+    """Show the notification outbox (no patient data: case ids and steps only)."""
+    query = select(Notification).order_by(col(Notification.id).desc()).limit(limit)
+    if failed:
+        query = query.where(Notification.status == NotificationStatus.dead)
+    elif pending:
+        query = query.where(Notification.status == NotificationStatus.pending)
+    with session_scope() as session:
+        rows = list(session.exec(query))
+    if as_json:
+        print_json([row.model_dump(exclude={"payload"}) | {"payload": row.payload} for row in rows])
+        return
+    grid = table("Outbox", ["Id", "Kind", "Channel", "To", "Case", "Status", "Attempts", "Next try", "Last error"])
+    for row in rows:
+        grid.add_row(
+            str(row.id), words(row.kind), row.channel, row.recipient, str(row.case_id or ""), row.status,
+            str(row.attempts), f"{row.next_attempt_at:%Y-%m-%d %H:%M}" if row.status == "pending" else "",
+            row.last_error or "",
+        )  # fmt: skip
+    console.print(grid if rows else "The outbox is empty.")
+
+
+def _run_until_signalled(start, stop) -> None:
+    done = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: done.set())
+    start()
+    try:
+        done.wait()
+    finally:
+        stop()
+
+
+def _embedded_scheduler():
+    from flows.runtime import use_local_prefect_on_postgres
+    from tracking.scheduler import EmbeddedScheduler, default_jobs
+
+    settings = get_settings()
+    url = database_url()
+    use_local_prefect_on_postgres(url, str(settings.workup_home.resolve()))
+    return EmbeddedScheduler(url, settings, default_jobs(settings))
+
+
+def scheduler() -> None:
+    """Run the embedded scheduler alone (one leader per database; others wait in standby)."""
+    embedded = _embedded_scheduler()
+    console.print("Embedded scheduler started (Ctrl-C to stop).")
+    _run_until_signalled(embedded.start, embedded.stop)
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+) -> None:
+    """Serve the web app, with the embedded scheduler unless WORKUP_SCHEDULER_ENABLED=false."""
+    import uvicorn
+
+    from tracking.web.app import create_app
+
+    embedded = _embedded_scheduler() if get_settings().scheduler_enabled else None
+    if embedded:
+        embedded.start()
+    try:
+        uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    finally:
+        if embedded:
+            embedded.stop()

@@ -1,0 +1,1 @@
+"""Notifications through an outbox: written with the decision, delivered with retries."""

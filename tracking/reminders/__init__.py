@@ -1,0 +1,1 @@
+"""Reminders: chasing prior films, reminders before follow-up visits, missed-appointment contact."""

@@ -1,0 +1,83 @@
+"""Reminders before follow-up visits and annual screening, days before the target date.
+
+The target is the due time less the pathway's window (a 6-month exam is due at 6 months plus the
+window; the reminder counts back from 6 months). Handed-off annual screening is reminded too.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+from tracking.notify import recipients
+from tracking.pathway.definition import Pathway, all_pathways
+from tracking.settings import Settings, get_settings
+
+REMIND = text(
+    """
+    WITH rules AS (
+        SELECT * FROM jsonb_to_recordset(CAST(:rules AS jsonb))
+            AS r(pathway_name text, pathway_version int, step_kind text, window_days int, days_before int[])
+    ),
+    people AS (SELECT * FROM jsonb_to_recordset(CAST(:people AS jsonb)) AS n(channel text, address text)),
+    points AS (
+        SELECT s.id AS step_id, s.case_id, s.kind, s.due_at - make_interval(days => r.window_days) AS target, d.day
+        FROM steps s
+        JOIN cases c ON c.id = s.case_id
+        JOIN rules r ON r.pathway_name = c.pathway_name AND r.pathway_version = c.pathway_version
+                    AND r.step_kind = s.kind
+        CROSS JOIN LATERAL unnest(r.days_before) AS d(day)
+        WHERE (s.status IN ('pending', 'scheduled') AND c.status IN ('open', 'lost_to_follow_up')
+               OR s.status = 'handed_off')
+          AND s.due_at - make_interval(days => r.window_days + d.day) <= CAST(:now AS timestamptz)
+          AND s.due_at - make_interval(days => r.window_days) > CAST(:now AS timestamptz)
+    ),
+    inserted AS (
+        INSERT INTO notifications (kind, channel, recipient, case_id, step_id, payload, dedupe_key, status,
+                                   attempts, next_attempt_at, created_at)
+        SELECT 'followup_reminder', n.channel, n.address, p.case_id, p.step_id,
+               jsonb_build_object('step', p.kind, 'target', to_char(p.target, 'YYYY-MM-DD'), 'days_before', p.day),
+               'reminder:' || p.step_id || ':' || p.day || '|' || n.channel || ':' || n.address,
+               'pending', 0, CAST(:now AS timestamptz), CAST(:now AS timestamptz)
+        FROM points p CROSS JOIN people n
+        ON CONFLICT (dedupe_key) DO NOTHING
+        RETURNING 1
+    )
+    SELECT count(*) FROM inserted
+    """
+)
+
+
+def reminder_rules(pathways: list[Pathway]) -> str:
+    return json.dumps(
+        [
+            {
+                "pathway_name": pathway.name,
+                "pathway_version": pathway.version,
+                "step_kind": rule.kind,
+                "window_days": rule.due.window_days,
+                "days_before": list(rule.remind_days_before_target),
+            }
+            for pathway in pathways
+            for rule in pathway.steps.values()
+            if rule.remind_days_before_target
+        ]
+    )
+
+
+def remind_upcoming_visits(
+    session: Session, now: datetime, *, pathways: list[Pathway] | None = None, settings: Settings | None = None
+) -> int:
+    """Queue each reminder whose day has come; returns how many were new."""
+    found = recipients.patient_messaging(settings or get_settings())
+    if not found:
+        return 0
+    params = {
+        "now": now,
+        "rules": reminder_rules(pathways if pathways is not None else all_pathways()),
+        "people": json.dumps([{"channel": person.channel, "address": person.address} for person in found]),
+    }
+    return session.execute(REMIND, params).scalar_one()

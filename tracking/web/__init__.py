@@ -1,0 +1,1 @@
+"""The web app: FastAPI, pages rendered on the server."""
