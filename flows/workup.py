@@ -47,10 +47,10 @@ def run_case(case_id: int, now: datetime) -> str | None:
 def run_pending_case_runs(now: datetime | None = None, limit: int = 100) -> dict:
     """Claim cases that need a run (FOR UPDATE SKIP LOCKED) and run each one's workup flow."""
     moment = flow_now(now)
-    done = failed = 0
+    done, failed = 0, []
     for _ in range(limit):
         with session_scope() as session:
-            claimed = claim_next_case(session)
+            claimed = claim_next_case(session, skip=failed)
             if claimed is None:
                 break
             case_id, run_ids = claimed
@@ -58,10 +58,10 @@ def run_pending_case_runs(now: datetime | None = None, limit: int = 100) -> dict
                 flow_run_id = run_case(case_id, moment)
             except Exception as error:  # recorded on the rows; retried by the next runner pass
                 fail_case_runs(session, run_ids, now=moment, error=f"{type(error).__name__}: {error}")
-                failed += 1
+                failed.append(case_id)
                 continue
             finish_case_runs(session, run_ids, now=moment, flow_run_id=flow_run_id)
             done += 1
     if flow_run.get_id():
-        get_run_logger().info("case runs: %s done, %s failed", done, failed)
-    return {"done": done, "failed": failed}
+        get_run_logger().info("case runs: %s done, %s failed", done, len(failed))
+    return {"done": done, "failed": len(failed)}

@@ -60,8 +60,8 @@ def describe_integrity(error: IntegrityError) -> str:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(args=argv, standalone_mode=False)
-        return 0
+        result = app(args=argv, standalone_mode=False)
+        return result if isinstance(result, int) else 0
     except click.exceptions.Exit as done:
         return done.exit_code
     except click.ClickException as usage:

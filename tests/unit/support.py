@@ -22,9 +22,7 @@ def accept(case: MemoryCase, kind: str, data: dict[str, Any], at: datetime) -> D
     return result
 
 
-def refuse(
-    case: MemoryCase, kind: str, data: Any, at: datetime, now: datetime | None = None
-) -> Refusal:
+def refuse(case: MemoryCase, kind: str, data: Any, at: datetime, now: datetime | None = None) -> Refusal:
     """Record an event that must be refused, and check the refusal changed nothing."""
     before = copy.deepcopy(case.state)
     sent = copy.deepcopy(data)

@@ -507,9 +507,9 @@ def test_stable_surveillance_6_12_24_months_downgrades_and_returns_to_screening(
     assert decision.birads == "2"
     assert case.state.birads == "2"
     assert decision.disposition == "returned_to_screening"
-    assert any(
-        "Stable through 3 follow-up exams" in w and "downgraded to BI-RADS 2" in w for w in decision.warnings
-    ), decision.warnings
+    assert any("Stable through 3 follow-up exams" in w and "downgraded to BI-RADS 2" in w for w in decision.warnings), (
+        decision.warnings
+    )
     assert right_screening.id in [change.step_id for change in decision.cancel]
     bilateral = case.open_step("annual_screening")
     # 2028-03-14 + 12 months
@@ -530,7 +530,7 @@ def test_stable_surveillance_6_12_24_months_downgrades_and_returns_to_screening(
 def test_followup_result_clamps_to_month_end(pathway):
     start = at_time(2026, 8, 31)
     case = MemoryCase.open(pathway, start, density="b", facility_ids=())
-    accept(case, "magnification_result", PROBABLY_BENIGN_MAG, start + days(0))
+    accept(case, "magnification_result", PROBABLY_BENIGN_MAG, start)
     # 2026-08-31 + 6 months = 2027-02-28 (clamped); + 30 days = 2027-03-30
     assert case.open_step("followup_6_month").due_at == at_time(2027, 3, 30)
 
@@ -794,15 +794,9 @@ def test_lowercase_birads_is_normalised(pathway):
     assert case.open_step("result_letter").due_at == MAG_AT + days(7)
 
 
-# --- known engine defects (see the report): these document the expected behaviour -------------------------
+# --- BI-RADS 6 comes from pathology; a repeat biopsy never follows a malignant result ----------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="engine bug: a BI-RADS 6 assessment raises KeyError('6') in _Plan._assessment_outcome "
-    "(assessment_outcomes has no '6' and the builder does not require one)",
-)
 @pytest.mark.parametrize(
     ("kind", "data"),
     [
@@ -810,29 +804,20 @@ def test_lowercase_birads_is_normalised(pathway):
         ("followup_imaging_result", {"birads": "6", "change": "new_features"}),
     ],
 )
-def test_birads_6_assessment_is_answered_not_crashed(pathway, kind, data):
+def test_birads_6_assessment_is_refused_naming_pathology(pathway, kind, data):
     case = opened(pathway, density="b", facility_ids=())
     accept(case, "magnification_result", PROBABLY_BENIGN_MAG, MAG_AT)
-    result = case.record(kind, data, MAG_AT + days(30))
-    assert isinstance(result, Decision | Refusal)
+    result = case.record(kind, {**data, "override_reason": "n/a"} if kind != "assessment" else data, MAG_AT + days(30))
+    assert isinstance(result, Refusal) and result.field == "birads"
+    assert "Record the pathology result instead" in result.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="engine bug: magnification_result with BI-RADS 6 raises KeyError('6')",
-)
-def test_birads_6_magnification_is_answered_not_crashed(pathway):
+def test_birads_6_magnification_is_refused(pathway):
     case = opened(pathway)
     result = case.record("magnification_result", {**SUSPICIOUS_MAG, "birads": "6"}, MAG_AT)
-    assert isinstance(result, Decision | Refusal)
+    assert isinstance(result, Refusal) and result.field == "birads"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="suspected engine bug: _last_pathology_allows_repeat lets a malignant but discordant result "
-    "cancel the surgical consultation of a BI-RADS 6 case (the outcome routing treats it as malignant)",
-)
 def test_repeat_biopsy_after_malignant_discordant_is_refused(pathway):
     case = biopsied_case(pathway)
     accept(case, "pathology_result", {"category": "malignant", "diagnosis": "dcis", "concordant": False}, PATHOLOGY_AT)

@@ -219,21 +219,18 @@ def test_g3_does_not_apply_to_open_surgical_biopsy(pathway, radiograph):
     assert case.status_of("open_surgical_biopsy") == [StepStatus.completed]
 
 
+FEW_CORES = "Multiple cores are expected for calcifications; fewer than two were recorded."
+NO_MARKER = "No clip placed and no calcifications left: the site may be hard to localise for excision."
+
+
 @pytest.mark.parametrize(
     ("cores", "marker", "expected"),
     [
-        (1, "clip_placed", ["Multiple cores are expected for calcifications; fewer than two were recorded."]),
-        (None, "calcifications_left", ["Multiple cores are expected for calcifications; fewer than two were recorded."]),
-        (2, "none", ["No clip placed and no calcifications left: the site may be hard to localise for excision."]),
-        (6, None, ["No clip placed and no calcifications left: the site may be hard to localise for excision."]),
-        (
-            1,
-            "none",
-            [
-                "Multiple cores are expected for calcifications; fewer than two were recorded.",
-                "No clip placed and no calcifications left: the site may be hard to localise for excision.",
-            ],
-        ),
+        (1, "clip_placed", [FEW_CORES]),
+        (None, "calcifications_left", [FEW_CORES]),
+        (2, "none", [NO_MARKER]),
+        (6, None, [NO_MARKER]),
+        (1, "none", [FEW_CORES, NO_MARKER]),
         (2, "calcifications_left", []),
     ],
 )
@@ -404,14 +401,9 @@ def test_a_refusal_leaves_the_case_exactly_as_it_was(pathway):
     assert len(case.state.history) == 2
 
 
-# --- known engine defect (see the report) --------------------------------------------------------------------
+# --- G5 remembers the recorded morphology ---------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: G5 only looks at the morphology in the same event, so a BI-RADS 2 'assessment' "
-    "without morphology silently overrides recorded fine pleomorphic calcifications and cancels the biopsy",
-)
 def test_g5_checks_the_recorded_morphology_when_the_assessment_omits_it(pathway):
     case = suspicious_case(pathway)  # magnification recorded fine_pleomorphic, BI-RADS 4B
     result = case.record("assessment", {"birads": "2"}, LATER)

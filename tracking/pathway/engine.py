@@ -123,10 +123,13 @@ def _pathology_outcome(pathway: Pathway, data: dict[str, Any]) -> str:
 
 
 def _last_pathology_allows_repeat(case: CaseState) -> bool:
+    """Only a high-risk or discordant benign result; never a malignant one."""
     results = [entry for entry in case.history if entry.kind == "pathology_result"]
     if not results:
         return False
     last = results[-1].payload
+    if last.get("category") == "malignant":
+        return False
     return last.get("category") == "high_risk" or last.get("concordant") is False
 
 
@@ -275,6 +278,14 @@ class _Plan:
 
     def _assessment_outcome(self, action: Action, completed: list[StepState]) -> None:
         birads = self.data["birads"]
+        if birads not in self.pathway.assessment_outcomes:
+            raise FieldRefused(
+                Refusal(
+                    f"BI-RADS {birads} is not an imaging assessment here: it follows from a malignant pathology "
+                    "result. Record the pathology result instead.",
+                    field="birads",
+                )
+            )
         self.decision.birads = birads
         if self.case.disposition:
             self.decision.clear_disposition = True
@@ -304,6 +315,13 @@ class _Plan:
             position = sequence.index(done[0]) + 1
             if position < len(sequence):
                 self.create(sequence[position])
+                return
+            if self.data.get("change") not in ("stable", "decreased"):
+                self.create(sequence[-1])
+                self.decision.warnings.append(
+                    "Not stable at the last scheduled follow-up: surveillance continues with another "
+                    f"{self.pathway.steps[sequence[-1]].title.lower()} instead of a downgrade."
+                )
                 return
             self.decision.birads = self.pathway.downgrade_to
             self.decision.warnings.append(

@@ -12,6 +12,7 @@ from tracking.pathway.vocabulary import FindingType, StepKind
 
 SUSPICIOUS_CONCERN = "high"
 LOW_CATEGORIES = {"1", "2", "3"}
+GROWTH = {"increased", "new_features"}
 BIOPSY_EVENTS = {"biopsy_scheduled", "biopsy_performed"}
 
 
@@ -107,12 +108,33 @@ def g4_priors_reason(
         )
 
 
+def recorded_morphology(case: CaseState) -> str | None:
+    """The latest morphology recorded on this case, unless tissue diagnosis has answered it since."""
+    for entry in reversed(case.history):
+        if entry.kind == "pathology_result":
+            return None
+        if entry.payload.get("morphology"):
+            return entry.payload["morphology"]
+    return None
+
+
 def g5_assessment_matches_morphology(
     pathway: Pathway, case: CaseState, rule: EventRule, data: dict[str, Any], warnings: list[str]
 ) -> None:
-    birads, morphology = data.get("birads"), data.get("morphology")
+    birads = data.get("birads")
+    if birads not in LOW_CATEGORIES:
+        return
+    if data.get("change") in GROWTH and not data.get("override_reason"):
+        raise refuse(
+            "G5",
+            f"BI-RADS {birads} conflicts with calcifications that have {data['change'].replace('_', ' ')}: growth "
+            "or new suspicious features mean an upgrade to BI-RADS 4 or 5. Record an override reason to keep "
+            "this assessment, or change the assessment.",
+            field="override_reason",
+        )
+    morphology = data.get("morphology") or recorded_morphology(case)
     concern = pathway.morphology_concern(morphology)
-    if birads not in LOW_CATEGORIES or concern is None:
+    if concern is None:
         return
     words = morphology.replace("_", " ")
     if concern == SUSPICIOUS_CONCERN:

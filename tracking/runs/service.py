@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import text, update
@@ -24,7 +25,7 @@ CLAIM_NEXT_CASE = text(
     """
     WITH next AS (
         SELECT case_id FROM case_runs
-        WHERE status = 'pending'
+        WHERE status = 'pending' AND case_id <> ALL(CAST(:skip AS int[]))
         ORDER BY id
         LIMIT 1
         FOR UPDATE SKIP LOCKED
@@ -37,13 +38,14 @@ CLAIM_NEXT_CASE = text(
 )
 
 
-def claim_next_case(session: Session) -> tuple[int, list[int]] | None:
+def claim_next_case(session: Session, skip: Collection[int] = ()) -> tuple[int, list[int]] | None:
     """Lock the oldest pending case's run requests (skipping rows another runner holds).
 
     The locks last until the caller's transaction ends: a runner that dies releases them and
-    another picks the case up. Returns (case_id, run ids) or None when nothing is pending.
+    another picks the case up. `skip` leaves out cases (those that failed earlier in this pass).
+    Returns (case_id, run ids) or None when nothing is pending.
     """
-    rows = session.execute(CLAIM_NEXT_CASE).all()
+    rows = session.execute(CLAIM_NEXT_CASE, {"skip": list(skip)}).all()
     if not rows:
         return None
     return rows[0].case_id, [row.id for row in rows]

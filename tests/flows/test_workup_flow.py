@@ -1,0 +1,115 @@
+"""The per-case workup flow: requested durably with the event, claimed by a runner, named and tagged."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from sqlalchemy import text
+from sqlmodel import Session, select
+
+from tests.factories import SUSPICIOUS_MAG, seed_opening
+from tracking.cases.opening import FacilityRef, open_case
+from tracking.cases.recording import record_event
+from tracking.notify.models import Notification
+from tracking.runs.models import CaseRun
+from tracking.runs.service import claim_next_case
+
+FACILITY = FacilityRef(name="Flow Imaging", channel="email", contact="films@flow-imaging.test")
+
+
+def test_recording_leaves_a_run_request_in_the_same_transaction(session, now):
+    opened = open_case(session, seed_opening(), actor="nav", now=now)
+    record_event(session, opened.case_id, "magnification_result", SUSPICIOUS_MAG, actor="rad", now=now)
+    runs = session.exec(select(CaseRun.reason, CaseRun.status).where(CaseRun.case_id == opened.case_id)).all()
+    assert sorted(runs) == [("case_opened", "pending"), ("magnification_result", "pending")]
+    session.rollback()
+    assert session.execute(text("SELECT count(*) FROM case_runs")).scalar() == 0  # gone with the transaction
+
+
+def test_runner_runs_the_workup_flow_once_per_case(prefect_harness, committed, now, smtp, configure):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    from flows.workup import run_pending_case_runs
+
+    configure(WORKUP_NAVIGATOR_EMAIL="nav@center.test")
+    with Session(committed) as session:
+        case_id = open_case(session, seed_opening(facilities=[FACILITY]), actor="nav", now=now).case_id
+        record_event(session, case_id, "magnification_result", SUSPICIOUS_MAG, actor="rad", now=now)
+        session.commit()
+    result = run_pending_case_runs(now=now)
+    assert result == {"done": 1, "failed": 0}  # two requests for one case: one run
+    assert sorted(mail.recipients[0] for mail in smtp.received) == ["films@flow-imaging.test", "nav@center.test"]
+    with committed.connect() as connection:
+        runs = connection.execute(text("SELECT status, flow_run_id FROM case_runs ORDER BY id")).all()
+    assert [status for status, _ in runs] == ["done", "done"]
+    assert runs[0].flow_run_id and runs[0].flow_run_id == runs[1].flow_run_id
+    with get_client(sync_client=True) as client:
+        flow_runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[f"case-{case_id}"]))
+        )
+    assert [str(run.id) for run in flow_runs] == [runs[0].flow_run_id]
+    assert f"case:{case_id}" in flow_runs[0].tags and flow_runs[0].state.is_completed()
+    # an event later: a new request, a new run, and nothing sent twice
+    with Session(committed) as session:
+        record_event(session, case_id, "ultrasound_result", {"findings": "no mass"}, actor="rad", now=now)
+        session.commit()
+    assert run_pending_case_runs(now=now + timedelta(minutes=1)) == {"done": 1, "failed": 0}
+    assert len(smtp.received) == 2
+    assert run_pending_case_runs(now=now + timedelta(minutes=2)) == {"done": 0, "failed": 0}
+
+
+def test_a_case_held_by_one_runner_is_skipped_by_another(committed, now):
+    with Session(committed) as session:
+        first = open_case(session, seed_opening(mrn="HELD-1"), actor="nav", now=now).case_id
+        second = open_case(session, seed_opening(mrn="HELD-2"), actor="nav", now=now).case_id
+        session.commit()
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold_first():
+        with Session(committed) as session:
+            assert claim_next_case(session)[0] == first
+            holding.set()
+            release.wait(timeout=10)
+            session.rollback()  # a crash: the claim is released, nothing is marked done
+
+    thread = threading.Thread(target=hold_first)
+    thread.start()
+    holding.wait(timeout=10)
+    with Session(committed) as session:
+        assert claim_next_case(session)[0] == second  # skip locked, no waiting
+        session.rollback()
+    release.set()
+    thread.join(timeout=10)
+    with Session(committed) as session:
+        assert claim_next_case(session)[0] == first  # released, so claimable again
+        pending = session.exec(select(CaseRun).where(CaseRun.status == "pending")).all()
+        assert len(pending) == 2
+
+
+def test_failed_run_is_recorded_and_retried(prefect_harness, committed, now, configure, monkeypatch):
+    import flows.workup as workup_module
+    from flows.workup import run_pending_case_runs
+
+    with Session(committed) as session:
+        open_case(session, seed_opening(), actor="nav", now=now)
+        session.commit()
+
+    def broken(case_id, moment):
+        raise RuntimeError("facility directory unavailable")
+
+    monkeypatch.setattr(workup_module, "run_case", broken)
+    assert run_pending_case_runs(now=now) == {"done": 0, "failed": 1}
+    with committed.connect() as connection:
+        row = connection.execute(text("SELECT status, attempts, last_error FROM case_runs")).one()
+    assert row == ("pending", 1, "RuntimeError: facility directory unavailable")
+    monkeypatch.undo()
+    assert run_pending_case_runs(now=now) == {"done": 1, "failed": 0}
+    with Session(committed) as session:
+        queued = session.exec(select(Notification.kind, Notification.recipient).order_by(Notification.id)).all()
+    assert queued == [
+        ("prior_film_request", "films@northside.test"),
+        ("prior_film_request", "http://127.0.0.1:9/priors"),
+    ]
