@@ -15,11 +15,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## run: install, start the embedded PostgreSQL, migrate, load the demo, run the main job
+## run: install, start the embedded PostgreSQL, migrate, load the demo, print the worklist, then serve
+## (web app on http://127.0.0.1:8000 with the embedded scheduler firing the flows; Ctrl-C stops it)
 run: $(STAMP)
 	$(BIN)/workup db upgrade
 	$(BIN)/workup demo
 	$(BIN)/workup worklist
+	$(BIN)/workup serve
 
 ## test: install and run the whole suite (real PostgreSQL; see tests/conftest.py)
 test: $(STAMP)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import String
 from sqlmodel import Field, Session, SQLModel
 
+import tracking.cases.models  # noqa: F401 - tables its foreign keys point at
 from tracking.base import json_column, moment
 
 

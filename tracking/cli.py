@@ -43,6 +43,20 @@ app.command("scheduler")(scheduler)
 app.command("serve")(serve)
 
 
+# Typer ships its own copy of Click; usage errors may come from either.
+EXITS: tuple[type[BaseException], ...] = (click.exceptions.Exit, typer.Exit)
+USAGE_ERRORS: tuple[type[BaseException], ...] = (click.ClickException,)
+ABORTS: tuple[type[BaseException], ...] = (click.exceptions.Abort, typer.Abort)
+try:
+    from typer._click import exceptions as _typer_click
+
+    USAGE_ERRORS += (_typer_click.ClickException,)
+    EXITS += (_typer_click.Exit,) if hasattr(_typer_click, "Exit") else ()
+    ABORTS += (_typer_click.Abort,) if hasattr(_typer_click, "Abort") else ()
+except ImportError:  # older Typer uses Click itself
+    pass
+
+
 def describe_validation(error: ValidationError) -> str:
     parts = []
     for item in error.errors():
@@ -62,12 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = app(args=argv, standalone_mode=False)
         return result if isinstance(result, int) else 0
-    except click.exceptions.Exit as done:
+    except EXITS as done:
         return done.exit_code
-    except click.ClickException as usage:
-        usage.show()
+    except USAGE_ERRORS as usage:
+        context = getattr(usage, "ctx", None)
+        words = context.command_path.split()[1:] if context else []
+        typer.echo(f"error: {usage.format_message()} (try: workup {' '.join([*words, '--help'])})", err=True)
         return usage.exit_code
-    except click.exceptions.Abort:
+    except ABORTS:
         typer.echo("aborted", err=True)
         return 1
     except WorkupError as error:

@@ -43,10 +43,13 @@ def worker(code: str, env: dict[str, str]) -> subprocess.Popen:
     )
 
 
-def wait_for(predicate, timeout: float = 30.0) -> None:
+def wait_for(predicate, process: subprocess.Popen, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
+        if process.poll() is not None:
+            raise AssertionError(f"the worker ended early ({process.returncode}): {process.stderr.read()[-2000:]}")
         if time.monotonic() > deadline:
+            process.kill()
             raise AssertionError("timed out waiting for the worker")
         time.sleep(0.01)
 
@@ -71,7 +74,8 @@ def test_sigkill_during_delivery_then_rerun_delivers_each_once(committed, databa
         )
         env = {"DATABASE_URL": database_url, "WORKUP_SMTP_HOST": "127.0.0.1", "WORKUP_SMTP_PORT": str(sink.port)}
         process = worker(code, env)
-        wait_for(lambda: len(sink.received) >= random.randint(5, 20))
+        kill_after = random.randint(5, 20)
+        wait_for(lambda: len(sink.received) >= kill_after, process)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
         assert process.returncode == -signal.SIGKILL
@@ -80,9 +84,7 @@ def test_sigkill_during_delivery_then_rerun_delivers_each_once(committed, databa
         deliver_due(committed, now)
         with committed.connect() as connection:
             statuses = connection.execute(text("SELECT status, count(*) FROM notifications GROUP BY status")).all()
-            expected_ids = {
-                row[0] for row in connection.execute(text("SELECT dedupe_key FROM notifications")).all()
-            }
+            expected_ids = {row[0] for row in connection.execute(text("SELECT dedupe_key FROM notifications")).all()}
         assert statuses == [("delivered", 40)]
         from tracking.notify.channels import message_id
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Index, SmallInteger, String, text
 from sqlmodel import Field, SQLModel
 
+import tracking.cases.models  # noqa: F401 - tables its foreign keys point at
 from tracking.base import moment
 from tracking.pathway.vocabulary import AlertStatus, check_values
 

@@ -117,12 +117,13 @@ def _run_until_signalled(start, stop) -> None:
 
 
 def _embedded_scheduler():
-    from flows.runtime import use_local_prefect_on_postgres
+    from flows.runtime import use_local_prefect
     from tracking.scheduler import EmbeddedScheduler, default_jobs
 
     settings = get_settings()
     url = database_url()
-    use_local_prefect_on_postgres(url, str(settings.workup_home.resolve()))
+    where = use_local_prefect(url, str(settings.workup_home.resolve()))
+    console.print(f"Embedded scheduler: one leader per database; flow runs recorded in {where}.")
     return EmbeddedScheduler(url, settings, default_jobs(settings))
 
 

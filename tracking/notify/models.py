@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import CheckConstraint, Index, String, text
 from sqlmodel import Field, SQLModel
 
+import tracking.alerts.models  # noqa: F401 - tables its foreign keys point at
+import tracking.cases.models  # noqa: F401
 from tracking.base import json_column, moment
 from tracking.pathway.vocabulary import NotificationChannel, NotificationStatus, check_values
 
