@@ -1,0 +1,84 @@
+"""Benchmark (a): the overdue sweep against the bare-SQL floor, on a generated population.
+
+The floor is hand-written SQL doing the same core work: select the overdue open steps and insert
+their alerts with ON CONFLICT DO NOTHING. Both run on copies of the same data in one run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import create_engine, text
+from sqlmodel import Session
+
+from tracking.alerts.sweep import sweep_overdue
+from tracking.pathway.definition import all_pathways
+from tracking.settings import get_settings
+
+FLOOR = text(
+    """
+    INSERT INTO alerts (step_id, case_id, level, status, raised_at)
+    SELECT s.id, s.case_id, 1, 'open', CAST(:now AS timestamptz)
+    FROM steps s
+    WHERE s.status IN ('pending', 'scheduled') AND s.due_at < CAST(:now AS timestamptz)
+    ON CONFLICT (step_id) WHERE status <> 'resolved' DO NOTHING
+    """
+)
+
+
+@dataclass
+class SweepTimes:
+    open_steps: int
+    overdue_steps: int
+    sweep_first: float
+    sweep_again: float
+    floor_first: float
+    floor_again: float
+    raised: int
+
+
+def _reset_alerts(engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM notifications WHERE alert_id IS NOT NULL"))
+        connection.execute(text("DELETE FROM alerts"))
+        connection.execute(text("VACUUM ANALYZE alerts") if False else text("SELECT 1"))
+
+
+def _timed(engine, work) -> tuple[float, object]:
+    with Session(engine) as session:
+        started = time.perf_counter()
+        result = work(session)
+        session.commit()
+        return time.perf_counter() - started, result
+
+
+def measure(url: str, now: datetime | None = None) -> SweepTimes:
+    now = now or datetime.now(UTC)
+    engine = create_engine(url)
+    pathways = all_pathways()
+    settings = get_settings()
+    with engine.connect() as connection:
+        open_steps, overdue = connection.execute(
+            text(
+                "SELECT count(*), count(*) FILTER (WHERE due_at < CAST(:now AS timestamptz)) FROM steps "
+                "WHERE status IN ('pending', 'scheduled')"
+            ),
+            {"now": now},
+        ).one()
+    _reset_alerts(engine)
+    floor_first, _ = _timed(engine, lambda session: session.execute(FLOOR, {"now": now}))
+    floor_again, _ = _timed(engine, lambda session: session.execute(FLOOR, {"now": now}))
+    _reset_alerts(engine)
+    sweep_first, report = _timed(engine, lambda session: sweep_overdue(session, now, pathways=pathways, settings=settings))
+    sweep_again, _ = _timed(engine, lambda session: sweep_overdue(session, now, pathways=pathways, settings=settings))
+    engine.dispose()
+    return SweepTimes(open_steps, overdue, sweep_first, sweep_again, floor_first, floor_again, report.raised)
+
+
+if __name__ == "__main__":
+    from tracking.db import database_url
+
+    times = measure(database_url())
+    print(times)
