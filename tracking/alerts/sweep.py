@@ -1,4 +1,4 @@
-"""sweep_overdue_steps, set-based: a handful of SQL statements over all open steps, never one per case.
+"""sweep_overdue_steps, set-based: one SQL statement over all open steps, never one run per case.
 
 Idempotent: the same `now` twice changes nothing. Concurrent sweeps are safe because the partial
 unique index allows one unresolved alert per step (inserts use ON CONFLICT DO NOTHING), and an
@@ -47,78 +47,81 @@ LEVEL = """
          WHEN CAST(:now AS timestamptz) - s.due_at >= make_interval(days => r.level_2) THEN 2
          ELSE 1 END"""
 
-NOTIFY = """
-    INSERT INTO notifications (kind, channel, recipient, case_id, step_id, alert_id, payload, dedupe_key, status,
-                               attempts, next_attempt_at, created_at)
-    SELECT :kind, p.channel, p.address, x.case_id, x.step_id, x.id,
-           jsonb_build_object('level', x.level, 'step', x.step_kind, 'due_at', x.due_at),
-           'alert:' || x.id || ':level:' || x.level || '|' || p.channel || ':' || p.address,
-           'pending', 0, CAST(:now AS timestamptz), CAST(:now AS timestamptz)
-    FROM notify_rows x JOIN recipients p ON p.level = x.level
-    ON CONFLICT (dedupe_key) DO NOTHING"""
 
-RESOLVE = text(
-    """
-    UPDATE alerts a SET status = 'resolved', resolved_at = CAST(:now AS timestamptz)
-    FROM steps s JOIN cases c ON c.id = s.case_id
-    WHERE a.step_id = s.id AND a.status <> 'resolved'
-      AND (s.status NOT IN ('pending', 'scheduled') OR c.status NOT IN ('open', 'lost_to_follow_up'))
-    """
-)
-
-REOPEN_AFTER_SNOOZE = text(
-    """
-    UPDATE alerts SET status = 'open', snoozed_until = NULL
-    WHERE status = 'acknowledged' AND snoozed_until IS NOT NULL AND snoozed_until <= CAST(:now AS timestamptz)
-    """
-)
-
-RAISE = text(
+# One statement, one snapshot. `open_due` is every overdue open step of an active case (read
+# through the partial index on steps.due_at); `current` is every unresolved alert. An alert whose
+# step is not in `open_due` is resolved (due times never move, so an open step that once was
+# overdue still is); a step in `open_due` without an alert gets one; an alert whose step is
+# later than its level allows is escalated unless snoozed, and a snooze that has ended re-opens it.
+SWEEP = text(
     f"""
     WITH {RULES}, {RECIPIENTS},
-    overdue AS (
+    overdue_steps AS MATERIALIZED (
+        SELECT id, case_id, kind, due_at FROM steps
+        WHERE status IN ('pending', 'scheduled') AND due_at < CAST(:now AS timestamptz)
+    ),
+    open_due AS MATERIALIZED (
         SELECT s.id AS step_id, s.case_id, s.kind AS step_kind, s.due_at, {LEVEL} AS level
-        FROM steps s
+        FROM overdue_steps s
         JOIN cases c ON c.id = s.case_id
         JOIN rules r ON r.pathway_name = c.pathway_name AND r.pathway_version = c.pathway_version
-        WHERE s.status IN ('pending', 'scheduled') AND s.due_at < CAST(:now AS timestamptz)
-          AND c.status IN ('open', 'lost_to_follow_up')
-          AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.step_id = s.id AND a.status <> 'resolved')
+        WHERE c.status IN ('open', 'lost_to_follow_up')
     ),
-    changed AS (
+    current AS MATERIALIZED (
+        SELECT id, step_id, level, status, snoozed_until FROM alerts WHERE status <> 'resolved'
+    ),
+    resolved AS (
+        UPDATE alerts a SET status = 'resolved', resolved_at = CAST(:now AS timestamptz)
+        FROM current cur
+        WHERE a.id = cur.id AND NOT EXISTS (SELECT 1 FROM open_due o WHERE o.step_id = cur.step_id)
+        RETURNING a.id
+    ),
+    raised AS (
         INSERT INTO alerts AS a (step_id, case_id, level, status, raised_at)
-        SELECT step_id, case_id, level, 'open', CAST(:now AS timestamptz) FROM overdue
+        SELECT o.step_id, o.case_id, o.level, 'open', CAST(:now AS timestamptz)
+        FROM open_due o
+        WHERE NOT EXISTS (SELECT 1 FROM current cur WHERE cur.step_id = o.step_id)
         ON CONFLICT (step_id) WHERE status <> 'resolved' DO NOTHING
         RETURNING a.id, a.step_id, a.case_id, a.level
     ),
-    notify_rows AS (SELECT x.*, o.step_kind, o.due_at FROM changed x JOIN overdue o USING (step_id)),
-    notified AS ({NOTIFY} RETURNING 1)
-    SELECT (SELECT count(*) FROM changed), (SELECT count(*) FROM notified)
-    """
-)
-
-ESCALATE = text(
-    f"""
-    WITH {RULES}, {RECIPIENTS},
-    due AS (
-        SELECT a.id, s.kind AS step_kind, s.due_at, {LEVEL} AS level
-        FROM alerts a
-        JOIN steps s ON s.id = a.step_id
-        JOIN cases c ON c.id = s.case_id
-        JOIN rules r ON r.pathway_name = c.pathway_name AND r.pathway_version = c.pathway_version
-        WHERE a.status <> 'resolved'
-          AND (a.snoozed_until IS NULL OR a.snoozed_until <= CAST(:now AS timestamptz))
+    changing AS (
+        SELECT cur.id, o.step_kind, o.due_at,
+               CASE WHEN cur.snoozed_until > CAST(:now AS timestamptz) THEN cur.level
+                    ELSE greatest(cur.level, o.level) END AS level,
+               cur.status = 'acknowledged' AND cur.snoozed_until <= CAST(:now AS timestamptz) AS snooze_over
+        FROM current cur JOIN open_due o ON o.step_id = cur.step_id
     ),
-    changed AS (
-        UPDATE alerts a SET level = d.level, status = 'open', escalated_at = CAST(:now AS timestamptz),
-                            snoozed_until = NULL
-        FROM due d
-        WHERE a.id = d.id AND d.level > a.level AND a.status <> 'resolved'
-        RETURNING a.id, a.step_id, a.case_id, a.level, d.step_kind, d.due_at
+    updated AS (
+        UPDATE alerts a
+        SET level = ch.level,
+            status = CASE WHEN ch.level > a.level OR ch.snooze_over THEN 'open' ELSE a.status END,
+            escalated_at = CASE WHEN ch.level > a.level THEN CAST(:now AS timestamptz) ELSE a.escalated_at END,
+            snoozed_until = CASE WHEN ch.level > a.level OR ch.snooze_over THEN NULL ELSE a.snoozed_until END
+        FROM changing ch
+        WHERE a.id = ch.id AND a.status <> 'resolved' AND (ch.level > a.level OR ch.snooze_over)
+        RETURNING a.id, a.step_id, a.case_id, a.level, ch.step_kind, ch.due_at,
+                  a.escalated_at = CAST(:now AS timestamptz) AS escalated
     ),
-    notify_rows AS (SELECT * FROM changed),
-    notified AS ({NOTIFY} RETURNING 1)
-    SELECT (SELECT count(*) FROM changed), (SELECT count(*) FROM notified)
+    notify_rows AS (
+        SELECT x.id, x.step_id, x.case_id, x.level, o.step_kind, o.due_at, 'overdue_alert' AS kind
+        FROM raised x JOIN open_due o USING (step_id)
+        UNION ALL
+        SELECT id, step_id, case_id, level, step_kind, due_at, 'alert_escalated' FROM updated WHERE escalated
+    ),
+    notified AS (
+        INSERT INTO notifications (kind, channel, recipient, case_id, step_id, alert_id, payload, dedupe_key,
+                                   status, attempts, next_attempt_at, created_at)
+        SELECT x.kind, p.channel, p.address, x.case_id, x.step_id, x.id,
+               jsonb_build_object('level', x.level, 'step', x.step_kind, 'due_at', x.due_at),
+               'alert:' || x.id || ':level:' || x.level || '|' || p.channel || ':' || p.address,
+               'pending', 0, CAST(:now AS timestamptz), CAST(:now AS timestamptz)
+        FROM notify_rows x JOIN recipients p ON p.level = x.level
+        ON CONFLICT (dedupe_key) DO NOTHING
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM resolved), (SELECT count(*) FROM updated WHERE NOT escalated),
+           (SELECT count(*) FROM raised), (SELECT count(*) FROM updated WHERE escalated),
+           (SELECT count(*) FROM notified)
     """
 )
 
@@ -156,11 +159,5 @@ def sweep_overdue(
         "rules": escalation_rules(pathways if pathways is not None else all_pathways()),
         "recipients": alert_recipients(settings or get_settings()),
     }
-    report = SweepReport()
-    report.resolved = session.execute(RESOLVE, params).rowcount
-    report.reopened = session.execute(REOPEN_AFTER_SNOOZE, params).rowcount
-    raised, raised_notes = session.execute(RAISE, {**params, "kind": "overdue_alert"}).one()
-    escalated, escalated_notes = session.execute(ESCALATE, {**params, "kind": "alert_escalated"}).one()
-    report.raised, report.escalated = raised, escalated
-    report.notifications = raised_notes + escalated_notes
-    return report
+    resolved, reopened, raised, escalated, notifications = session.execute(SWEEP, params).one()
+    return SweepReport(resolved, reopened, raised, escalated, notifications)
