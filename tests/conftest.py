@@ -25,7 +25,10 @@ from tracking.settings import REPO_ROOT
 
 PATHWAY_FILE = REPO_ROOT / "config" / "pathways" / "calcifications.yaml"
 LOCAL_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-TABLES = "alerts, prior_film_requests, steps, case_events, audit_log, cases, patients, outside_facilities"
+TABLES = (
+    "notifications, case_runs, alerts, prior_film_requests, steps, case_events, audit_log, cases, patients, "
+    "outside_facilities, user_sessions, api_tokens, login_failures, users"
+)
 
 
 def _reachable(url: str) -> bool:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tracking.cases.errors import WorkupError
-from tracking.commands import cases, db, events, pathway
+from tracking.commands import cases, db, events, pathway, users
 from tracking.commands.demo import demo
 from tracking.commands.deploy import deploy
 from tracking.commands.operations import alert_app, alerts, outbox, scheduler, serve, sweep
@@ -31,6 +31,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(cases.app, name="case")
 app.add_typer(events.app, name="event")
 app.add_typer(pathway.app, name="pathway")
+app.add_typer(users.app, name="user")
 app.command("overdue")(overdue)
 app.command("worklist")(show_worklist)
 app.command("demo")(demo)

@@ -11,12 +11,22 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from tracking.cases.opening import CaseOpening, FacilityRef, open_case
 from tracking.cases.recording import record_event
 
 DEMO_ACTOR = "demo-loader"
+
+# Demo sign-ins, printed by `workup demo`. For trying the dashboard only: never in production.
+DEMO_USERS = [
+    ("nav", "Nadia Navigator", "navigator", "navigator-demo"),
+    ("nav2", "Noor Navigator", "navigator", "navigator-demo-2"),
+    ("rad", "Rafael Radiologist", "radiologist", "radiologist-demo"),
+    ("ops", "Olga Operations", "ops", "operations-demo"),
+    ("viewer", "Vic Viewer", "read_only", "read-only-demo"),
+    ("admin", "Ada Admin", "admin", "administrator-demo"),
+]
 
 FACILITIES = [
     FacilityRef(name="Northside Imaging Center", channel="email", contact="films@northside.example"),
@@ -55,8 +65,6 @@ class DemoCase:
 
 
 def _facility_id(session: Session, index: int) -> int:
-    from sqlmodel import select
-
     from tracking.cases.models import OutsideFacility
 
     return session.exec(select(OutsideFacility.id).where(OutsideFacility.name == FACILITIES[index].name)).one()
@@ -244,6 +252,18 @@ DEMO_CASES = [
 ]
 
 
+def load_demo_users(session: Session, now: datetime) -> list[tuple[str, str, str]]:
+    """Create the demo users that do not exist yet; returns (username, role, password) for all of them."""
+    from tracking.users.models import User
+    from tracking.users.service import create_user
+
+    for username, name, role, password in DEMO_USERS:
+        if session.exec(select(User).where(User.username == username)).first() is None:
+            create_user(session, username=username, display_name=name, role=role, password=password,
+                        actor=DEMO_ACTOR, now=now)  # fmt: skip
+    return [(username, role, password) for username, _, role, password in DEMO_USERS]
+
+
 def load_demo(session: Session, now: datetime) -> list[int]:
     """Load every demo case (a no-op for cases already loaded); return their case ids."""
     case_ids = []
@@ -276,7 +296,24 @@ def load_demo(session: Session, now: datetime) -> list[int]:
                 idempotency_key=f"demo:{demo.key}:{number}:{kind}",
             )
         case_ids.append(opened.case_id)
+    _assign(session, case_ids)
     return case_ids
+
+
+def _assign(session: Session, case_ids: list[int]) -> None:
+    """Share the demo cases between the two demo navigators (the seed case goes to `nav`)."""
+    from tracking.cases.models import Case
+    from tracking.users.models import User
+
+    navigators = {user.username: user.id for user in session.exec(select(User).where(User.role == "navigator"))}
+    if not {"nav", "nav2"} <= set(navigators):
+        return
+    for index, case_id in enumerate(case_ids):
+        case = session.get(Case, case_id)
+        if case.navigator_id is None:
+            case.navigator_id = navigators["nav" if index % 2 == 0 else "nav2"]
+            session.add(case)
+    session.flush()
 
 
 def _resolve(session: Session, data: dict[str, Any], at: datetime) -> dict[str, Any]:

@@ -7,10 +7,15 @@ from tracking.audit import AuditEntry
 from tracking.cases.models import Case, CaseEvent, OutsideFacility, Patient, PriorFilmRequest, Step
 from tracking.notify.models import Notification
 from tracking.runs.models import CaseRun
+from tracking.users.models import ApiToken, LoginFailure, User, UserSession
 
 metadata = SQLModel.metadata
 
 __all__ = [
+    "ApiToken",
+    "LoginFailure",
+    "User",
+    "UserSession",
     "CaseRun",
     "Notification",
     "Alert",

@@ -285,7 +285,8 @@ def test_list_overdue_filters_and_orders(session, now):
 
 def test_worklist_puts_overdue_first_then_due_soon(session, now):
     open_seed(session, now - timedelta(days=10))
-    rows = worklist(session, now, actor="nav", due_within_days=30)
+    rows, total = worklist(session, now, actor="nav", due_within_days=30)
+    assert total == len(rows)
     assert rows[0].kind == "magnification_views" and rows[0].is_overdue
     assert [row.due_at for row in rows] == sorted(row.due_at for row in rows)
     assert not rows[-1].is_overdue

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+import tracking.users.models  # noqa: F401 - cases.navigator_id points at users
 from tracking.base import json_column, moment
 from tracking.pathway.vocabulary import (
     CaseStatus,
@@ -73,6 +74,7 @@ class Case(SQLModel, table=True):
     opened_at: datetime = moment()
     closed_at: datetime | None = moment(nullable=True)
     version: int = Field(default=1, nullable=False)
+    navigator_id: int | None = Field(default=None, foreign_key="users.id", nullable=True, index=True)
 
     __table_args__ = (
         CheckConstraint(f"finding_type IN ({check_values(FindingType)})", name="finding_type"),

@@ -13,6 +13,7 @@ from tracking.audit import audit
 from tracking.cases.errors import InvalidInput, NotFound
 from tracking.cases.models import Case, CaseEvent, OutsideFacility, Patient, PriorFilmRequest, Step
 from tracking.pathway.vocabulary import OPEN_STEP_STATUSES, AlertStatus, CaseStatus, StepKind
+from tracking.users.models import User
 
 ACTIVE_CASE_STATUSES = (CaseStatus.open.value, CaseStatus.lost_to_follow_up.value)
 
@@ -64,6 +65,7 @@ class StepDue:
     patient_name: str
     alert_level: int | None
     now: datetime
+    navigator: str | None = None
 
     @property
     def days_overdue(self) -> int:
@@ -85,6 +87,7 @@ class StepDue:
             "case_status": self.case_status,
             "birads": self.birads,
             "alert_level": self.alert_level,
+            "navigator": self.navigator,
         }
         if include_phi:
             data |= {"mrn": self.mrn, "patient": self.patient_name}
@@ -106,9 +109,11 @@ def _open_steps_query(now: datetime):
             Patient.given_name,
             Patient.family_name,
             unresolved_alert,
+            User.username,
         )
         .join(Case, Case.id == Step.case_id)
         .join(Patient, Patient.id == Case.patient_id)
+        .join(User, User.id == Case.navigator_id, isouter=True)
         .where(col(Step.status).in_(OPEN_STEP_STATUSES), col(Case.status).in_(ACTIVE_CASE_STATUSES))
     )
 
@@ -128,8 +133,9 @@ def _rows(session: Session, query, now: datetime) -> list[StepDue]:
             patient_name=f"{family}, {given}",
             alert_level=alert_level,
             now=now,
+            navigator=navigator,
         )
-        for step, status, birads, mrn, given, family, alert_level in session.exec(query)
+        for step, status, birads, mrn, given, family, alert_level, navigator in session.exec(query)
     ]
 
 
@@ -159,12 +165,74 @@ def list_overdue(
     return rows
 
 
+@dataclass(frozen=True)
+class WorklistFilters:
+    step_kind: str | None = None
+    navigator: str | None = None  # a username
+    facility_id: int | None = None
+    lateness: str | None = None  # one of LATENESS
+    due_within_days: int = 30
+
+
+LATENESS = {
+    "overdue": "Overdue (any)",
+    "overdue_1_7": "Overdue 1-7 days",
+    "overdue_8_30": "Overdue 8-30 days",
+    "overdue_31_plus": "Overdue over 30 days",
+    "due_7": "Due within 7 days",
+}
+
+
 def worklist(
-    session: Session, now: datetime, *, actor: str, due_within_days: int = 30, limit: int = 200
-) -> list[StepDue]:
-    """The navigator worklist: overdue steps first (most overdue on top), then steps due soon."""
-    horizon = now + timedelta(days=due_within_days)
-    query = _open_steps_query(now).where(Step.due_at < horizon).order_by(Step.due_at, Step.id).limit(limit)
-    rows = _rows(session, query, now)
+    session: Session,
+    now: datetime,
+    *,
+    actor: str,
+    filters: WorklistFilters | None = None,
+    offset: int = 0,
+    limit: int = 200,
+    due_within_days: int | None = None,
+) -> tuple[list[StepDue], int]:
+    """The navigator worklist: overdue steps first (most overdue on top), then steps due soon.
+
+    Returns one page of rows and the total that match.
+    """
+    filters = filters or WorklistFilters()
+    horizon = now + timedelta(days=due_within_days if due_within_days is not None else filters.due_within_days)
+    query = _open_steps_query(now).where(Step.due_at < horizon)
+    if filters.step_kind:
+        if filters.step_kind not in {kind.value for kind in StepKind}:
+            raise InvalidInput(f"unknown step kind {filters.step_kind!r}")
+        query = query.where(Step.kind == filters.step_kind)
+    if filters.navigator:
+        query = query.where(User.username == filters.navigator)
+    if filters.facility_id:
+        query = query.where(
+            Step.case_id.in_(
+                select(PriorFilmRequest.case_id).where(PriorFilmRequest.facility_id == filters.facility_id)
+            )
+        )
+    if filters.lateness:
+        if filters.lateness not in LATENESS:
+            raise InvalidInput(f"unknown lateness {filters.lateness!r}; choose one of {', '.join(LATENESS)}")
+        query = query.where(*_lateness(filters.lateness, now))
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = _rows(session, query.order_by(Step.due_at, Step.id).offset(offset).limit(limit), now)
     audit(session, actor=actor, action="worklist.viewed", at=now, count=len(rows))
-    return rows
+    return rows, total
+
+
+def _lateness(lateness: str, now: datetime) -> list:
+    day = timedelta(days=1)
+    bounds = {
+        "overdue": (None, now),
+        "overdue_1_7": (now - 8 * day, now - day),
+        "overdue_8_30": (now - 31 * day, now - 8 * day),
+        "overdue_31_plus": (None, now - 31 * day),
+        "due_7": (now, now + 7 * day),
+    }[lateness]
+    conditions = []
+    if bounds[0] is not None:
+        conditions.append(Step.due_at >= bounds[0])
+    conditions.append(Step.due_at < bounds[1])
+    return conditions

@@ -146,6 +146,7 @@ def serve(
     embedded = _embedded_scheduler() if get_settings().scheduler_enabled else None
     if embedded:
         embedded.start()
+    console.print(f"Serving the dashboard on http://{host}:{port}/ (sign in at http://{host}:{port}/login).")
     try:
         uvicorn.run(create_app(), host=host, port=port, log_level="warning")
     finally:

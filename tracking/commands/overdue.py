@@ -34,5 +34,5 @@ def show_worklist(
     """The navigator worklist: overdue steps first, then steps due soon."""
     moment = now_or(now)
     with session_scope() as session:
-        rows = worklist(session, moment, actor=actor(), due_within_days=days)
+        rows, _ = worklist(session, moment, actor=actor(), due_within_days=days)
     show_steps(rows, title=f"Navigator worklist ({moment:%Y-%m-%d %H:%M} UTC)", output="json" if as_json else "table")

@@ -1,16 +1,34 @@
-"""The FastAPI application. /healthz answers without login; everything else needs a user."""
+"""The FastAPI application: pages for people, JSON under /api for machines.
+
+Every route but /login and /healthz needs a signed-in user with the right role.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
-from sqlalchemy import text
+import logging
+from pathlib import Path
 
-from tracking.db import get_engine
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from tracking.db import DatabaseUnavailable, get_engine
+from tracking.web.deps import Forbidden, LoginRequired, is_api
+from tracking.web.templating import page
+
+log = logging.getLogger(__name__)
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="breast-workup", version="0.1.0")
+    from tracking.web import api, routes_audit, routes_auth, routes_case, routes_ops, routes_worklist
+
+    app = FastAPI(title="breast-workup", version="0.1.0", docs_url="/api/docs", redoc_url=None)
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
+    for module in (routes_auth, routes_worklist, routes_case, routes_ops, routes_audit, api):
+        app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
@@ -20,5 +38,43 @@ def create_app() -> FastAPI:
         except Exception:
             return JSONResponse({"status": "database unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, _: LoginRequired):
+        if is_api(request):
+            return JSONResponse({"error": "sign in or send an API token"}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={target}", status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, error: Forbidden):
+        if is_api(request):
+            return JSONResponse({"error": error.message}, status_code=403)
+        return page(request, "error.html", status_code=403, title="Not allowed", message=error.message)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DatabaseUnavailable)
+    async def database_down(request: Request, error: Exception):
+        log.warning("database unavailable while serving %s %s", request.method, request.url.path)
+        message = "The database is unavailable. Nothing was saved; try again in a moment."
+        if is_api(request):
+            return JSONResponse({"error": message}, status_code=503, headers={"Retry-After": "5"})
+        return page(request, "error.html", status_code=503, title="Unavailable", message=message)
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, error: DBAPIError):
+        if error.connection_invalidated:
+            return await database_down(request, error)
+        raise error
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc'] if part != 'body')}: {item['msg']}" for item in error.errors()
+        )
+        if is_api(request):
+            return JSONResponse({"error": f"invalid request: {problems}"}, status_code=422)
+        return page(request, "error.html", status_code=422, title="Invalid request", message=problems)
 
     return app

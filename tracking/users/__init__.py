@@ -1,0 +1,1 @@
+"""People and machines who use the system: users with roles, sessions, API tokens."""

@@ -1,0 +1,91 @@
+"""Request dependencies: the database session, the clock, who is asking and what they may do."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from tracking.db import get_engine
+from tracking.users.roles import Role
+from tracking.users.service import Signed, session_user, token_user
+
+SESSION_COOKIE = "workup_session"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+
+
+def get_db() -> Iterator[Session]:
+    """One session per request. Routes that write commit it themselves: the caller owns the transaction."""
+    with Session(get_engine(), expire_on_commit=False) as session:
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
+def get_now() -> datetime:
+    return datetime.now(UTC)
+
+
+SessionDep = Annotated[Session, Depends(get_db)]
+NowDep = Annotated[datetime, Depends(get_now)]
+
+
+class LoginRequired(Exception):
+    """Nobody is signed in: pages redirect to /login, the API answers 401."""
+
+
+class Forbidden(Exception):
+    """Signed in, but the role may not do this (or the CSRF token is missing or wrong)."""
+
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
+
+
+def is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api")
+
+
+def signed_in(request: Request, session: SessionDep, now: NowDep) -> Signed | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return token_user(session, header[7:].strip(), now=now)
+    if is_api(request) and not request.cookies.get(SESSION_COOKIE):
+        return None
+    return session_user(session, request.cookies.get(SESSION_COOKIE), now=now)
+
+
+async def _check_csrf(request: Request, signed: Signed) -> None:
+    if request.method in ("GET", "HEAD", "OPTIONS") or signed.browser is None:
+        return  # API tokens are not sent by browsers on their own, so they need no CSRF token
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        sent = (await request.form()).get(CSRF_FIELD)
+    if not sent or sent != signed.browser.csrf_token:
+        raise Forbidden("The form expired or did not come from this site. Reload the page and try again.")
+
+
+def require(*roles: Role) -> Callable:
+    """A dependency that lets through signed-in users with one of `roles` (all roles when none given)."""
+    allowed = frozenset(roles) or frozenset(Role)
+
+    async def dependency(request: Request, signed: Annotated[Signed | None, Depends(signed_in)]) -> Signed:
+        if signed is None:
+            raise LoginRequired
+        if signed.user.role not in allowed:
+            raise Forbidden(f"Your role ({signed.user.role.replace('_', ' ')}) may not do this.")
+        await _check_csrf(request, signed)
+        request.state.signed = signed
+        return signed
+
+    return dependency
+
+
+Reader = Annotated[Signed, Depends(require())]

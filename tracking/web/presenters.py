@@ -1,0 +1,31 @@
+"""Turn rows into what a page shows: words a navigator reads, and a colour that repeats them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Lateness:
+    css: str  # late | soon | later
+    text: str
+
+
+def lateness(due_at: datetime, now: datetime) -> Lateness:
+    """'OVERDUE 5 days' in red, 'due in 3 days' in amber, 'due in 20 days' in green: never colour alone."""
+    if due_at < now:
+        days = (now - due_at).days
+        return Lateness("late", "OVERDUE " + ("under a day" if days == 0 else f"{days} day{'s' if days != 1 else ''}"))
+    days = (due_at - now).days
+    text = "due today" if days == 0 else f"due in {days} day{'s' if days != 1 else ''}"
+    return Lateness("soon" if days < 7 else "later", text)
+
+
+def step_title(pathway, kind: str) -> str:
+    rule = pathway.steps.get(kind) if pathway else None
+    return rule.title if rule else kind.replace("_", " ")
+
+
+def side(laterality: str | None) -> str:
+    return {"left": "Left", "right": "Right", "bilateral": "Both"}.get(laterality or "", "")

@@ -1,0 +1,128 @@
+"""The worklist page: overdue first, then due soon; filters, "my cases", pagination, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from math import ceil
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from sqlmodel import col, select
+
+from tracking.audit import audit
+from tracking.cases.errors import InvalidInput
+from tracking.cases.models import OutsideFacility
+from tracking.cases.queries import LATENESS, WorklistFilters, worklist
+from tracking.pathway.definition import find_pathway
+from tracking.pathway.vocabulary import StepKind
+from tracking.settings import get_settings
+from tracking.users.models import User
+from tracking.users.roles import EXPORT, Role
+from tracking.web.deps import NowDep, Reader, SessionDep, require
+from tracking.web.presenters import lateness, side, step_title
+from tracking.web.templating import page
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 50
+
+
+def _filters(step: str | None, navigator: str | None, facility: int | None, late: str | None, mine: bool, user):
+    return WorklistFilters(
+        step_kind=step or None,
+        navigator=user.username if mine else (navigator or None),
+        facility_id=facility or None,
+        lateness=late or None,
+    )
+
+
+def present(row, pathway, now) -> dict:
+    return {
+        "row": row,
+        "late": lateness(row.due_at, now),
+        "title": step_title(pathway, row.kind),
+        "side": side(row.laterality),
+    }
+
+
+def page_url(request: Request, number: int) -> str:
+    params = dict(request.query_params)
+    params["page"] = str(number)
+    return "/worklist?" + urlencode(params)
+
+
+def navigator_names(session) -> list[str]:
+    query = select(User.username).where(User.role == Role.navigator, col(User.disabled_at).is_(None))
+    return list(session.exec(query.order_by(User.username)))
+
+
+@router.get("/worklist")
+def worklist_page(
+    request: Request,
+    session: SessionDep,
+    now: NowDep,
+    signed: Reader,
+    step: str | None = None,
+    navigator: str | None = None,
+    facility: int | None = None,
+    late: str | None = None,
+    mine: bool = False,
+    page_number: int = Query(1, alias="page", ge=1),
+):
+    filters = _filters(step, navigator, facility, late, mine, signed.user)
+    error = None
+    try:
+        rows, total = worklist(
+            session, now, actor=signed.user.username, filters=filters, offset=(page_number - 1) * PAGE_SIZE,
+            limit=PAGE_SIZE,
+        )  # fmt: skip
+    except InvalidInput as invalid:
+        rows, total, error = [], 0, str(invalid)
+    session.commit()  # the audit row of this view
+    pathway = find_pathway(get_settings().default_pathway)
+    pages = max(1, ceil(total / PAGE_SIZE))
+    context = {
+        "rows": [present(row, pathway, now) for row in rows],
+        "total": total,
+        "page": page_number,
+        "pages": pages,
+        "previous_url": page_url(request, page_number - 1) if page_number > 1 else None,
+        "next_url": page_url(request, page_number + 1) if page_number < pages else None,
+        "filters": {"step": step or "", "navigator": navigator or "", "facility": facility or "", "late": late or "",
+                    "mine": mine},
+        "error": error,
+        "step_kinds": [kind.value for kind in StepKind],
+        "lateness_choices": LATENESS,
+        "navigators": navigator_names(session),
+        "facilities": session.exec(select(OutsideFacility).order_by(OutsideFacility.name)).all(),
+        "now": now,
+        "query": request.url.query,
+    }  # fmt: skip
+    template = "worklist_rows.html" if request.headers.get("HX-Request") else "worklist.html"
+    return page(request, template, **context)
+
+
+@router.get("/worklist.csv")
+def worklist_csv(
+    session: SessionDep,
+    now: NowDep,
+    signed=Depends(require(*EXPORT)),
+    step: str | None = None,
+    navigator: str | None = None,
+    facility: int | None = None,
+    late: str | None = None,
+    mine: bool = False,
+):
+    filters = _filters(step, navigator, facility, late, mine, signed.user)
+    rows, _ = worklist(session, now, actor=signed.user.username, filters=filters, limit=100_000)
+    audit(session, actor=signed.user.username, action="export.worklist", at=now, count=len(rows))
+    session.commit()
+    buffer = io.StringIO()
+    columns = ["case_id", "step_id", "step", "laterality", "due_at", "days_overdue", "alert_level", "case_status",
+               "birads", "navigator", "mrn", "patient"]  # fmt: skip
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(row.as_dict() for row in rows)
+    return Response(buffer.getvalue(), media_type="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="worklist.csv"'})  # fmt: skip

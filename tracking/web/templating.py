@@ -1,0 +1,31 @@
+"""Jinja2 templates and the small filters they use; formatting lives in presenters, not here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+
+from tracking.users.roles import ADMINISTER, EXPORT, Role
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+templates.env.filters["words"] = lambda value: str(value or "").replace("_", " ")
+templates.env.filters["day"] = lambda value: f"{value:%Y-%m-%d}" if value else ""
+templates.env.filters["moment"] = lambda value: f"{value:%Y-%m-%d %H:%M}" if value else ""
+
+
+def page(request: Request, name: str, status_code: int = 200, **context):
+    """Render a template with who is signed in and what their role may see."""
+    signed = getattr(request.state, "signed", None)
+    role = signed.user.role if signed else None
+    context |= {
+        "request": request,
+        "signed": signed,
+        "user": signed.user if signed else None,
+        "csrf": signed.browser.csrf_token if signed and signed.browser else "",
+        "can_export": role in EXPORT,
+        "can_audit": role in ADMINISTER,
+        "is_navigator": role == Role.navigator,
+    }
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
