@@ -130,6 +130,8 @@ def histogram(
     for row, marker in enumerate(markers):
         label_y = 14 + 13 * (row % 3)
         x0 = x_at(marker.start)
+        # labels run right of their line, or left of it near the right edge
+        label_x, anchor = (x0 + 3, "start") if x0 < WIDTH - 220 else (x0 - 3, "end")
         if marker.kind == "band" and marker.end is not None:
             x1 = x_at(marker.end)
             parts.append(
@@ -138,12 +140,12 @@ def histogram(
             )
             parts.append(f'<line x1="{x0:.1f}" y1="{label_y + 3}" x2="{x0:.1f}" y2="{TOP}" stroke="{BAND}" '
                          'stroke-dasharray="4 3"/>')  # fmt: skip
-            parts.append(_text(x0 + 3, label_y, marker.label, anchor="start", fill=BAND))
+            parts.append(_text(label_x, label_y, marker.label, anchor=anchor, fill=BAND))
             continue
         colour, dash = (TARGET, "") if marker.kind == "target" else (MEDIAN, ' stroke-dasharray="2 2"')
         parts.append(
             f'<line x1="{x0:.1f}" y1="{label_y + 3}" x2="{x0:.1f}" y2="{base}" stroke="{colour}" stroke-width="2"{dash}/>'
         )
-        parts.append(_text(x0 + 3, label_y, marker.label, anchor="start", fill=colour, weight="bold"))
+        parts.append(_text(label_x, label_y, marker.label, anchor=anchor, fill=colour, weight="bold"))
     parts.append("</svg>")
     return "".join(parts)
