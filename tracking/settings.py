@@ -52,6 +52,14 @@ class Settings(BaseSettings):
         default=6 * 3600, ge=1, validation_alias="WORKUP_DELIVERY_BACKOFF_MAX_SECONDS"
     )
 
+    # Timeliness figures the operations page measures against (clinical-rules.md, "Timeliness").
+    napbc_imaging_to_biopsy_days: int = Field(default=7, ge=1, validation_alias="WORKUP_NAPBC_IMAGING_TO_BIOPSY_DAYS")
+    napbc_observed_median_days: str = Field(default="8-9", validation_alias="WORKUP_NAPBC_OBSERVED_MEDIAN_DAYS")
+    cdc_finding_to_diagnosis_days: int = Field(
+        default=60, ge=1, validation_alias="WORKUP_CDC_FINDING_TO_DIAGNOSIS_DAYS"
+    )
+    cdc_max_share_over: float = Field(default=0.25, gt=0, le=1, validation_alias="WORKUP_CDC_MAX_SHARE_OVER")
+
     # Embedded scheduler (APScheduler). Off when Prefect deployments run the flows (scaled out).
     scheduler_enabled: bool = Field(default=True, validation_alias="WORKUP_SCHEDULER_ENABLED")
     sweep_every_seconds: int = Field(default=300, ge=1, validation_alias="WORKUP_SWEEP_EVERY_SECONDS")

@@ -10,7 +10,7 @@ from sqlalchemy import text
 TABLES = ("cases", "patients", "steps", "case_events", "case_runs", "prior_film_requests", "alerts", "notifications")
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=False), st.text(max_size=40),
+    st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=40),
     st.sampled_from(["4B", "0", "6", "fine_pleomorphic", "ultrasound", "stereotactic", "2030-01-01T09:00:00Z",
                      "not-a-date", "calcifications_confirmed", "breast_too_thin", "left", "c"]),
 )  # fmt: skip
@@ -46,7 +46,10 @@ def navigator_api(api_for):
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=event_bodies, key=st.none() | st.text(min_size=1, max_size=30))
+@given(
+    body=event_bodies,
+    key=st.none() | st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=30),
+)
 def test_fuzz_record_event(navigator_api, seeded_case, committed, body, key):
     before = counts(committed)
     headers = {"Idempotency-Key": key} if key else {}

@@ -116,7 +116,12 @@ def test_a_form_post_without_the_csrf_token_is_refused(browser_for, targets, com
     from sqlalchemy import text
 
     browser = browser_for("navigator")
-    before = committed.connect().execute(text("SELECT count(*) FROM case_events")).scalar_one()
+
+    def events() -> int:
+        with committed.connect() as connection:
+            return connection.execute(text("SELECT count(*) FROM case_events")).scalar_one()
+
+    before = events()
     response = browser.client.post(
         f"/cases/{targets['case']}/events", data=BODIES["form-letter"], follow_redirects=False
     )
@@ -125,7 +130,7 @@ def test_a_form_post_without_the_csrf_token_is_refused(browser_for, targets, com
         f"/cases/{targets['case']}/events", data={"csrf_token": "forged", **BODIES["form-letter"]}
     )
     assert other_site.status_code == 403
-    assert committed.connect().execute(text("SELECT count(*) FROM case_events")).scalar_one() == before
+    assert events() == before
 
 
 def test_sign_in_is_rate_limited(app, users):

@@ -72,10 +72,6 @@ def view_rows(session: Session, key: str) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in session.execute(query)]
 
 
-def view_count(session: Session, key: str) -> int:
-    return session.execute(text(f"SELECT count(*) FROM {VIEWS[key].name}")).scalar_one()
-
-
 # --- overdue counts: step kind x how late -------------------------------------------------------
 
 
@@ -101,9 +97,7 @@ class OverdueTable:
     def total(self) -> int:
         return self.totals.total
 
-    columns = ("step", *(key for key, *_ in OVERDUE_BUCKETS), "total")
-    labels = tuple(label for _, label, *_ in OVERDUE_BUCKETS)
-    keys = tuple(key for key, *_ in OVERDUE_BUCKETS)
+    columns = ("step", *(key for key, *_ in OVERDUE_BUCKETS), "total")  # of the CSV export
 
 
 def _bucket_sql() -> str:
@@ -150,6 +144,20 @@ class TimelinessTargets:
 DEFAULT_TARGETS = TimelinessTargets()
 
 
+def configured_targets() -> TimelinessTargets:
+    """The figures from settings (WORKUP_NAPBC_* and WORKUP_CDC_*); defaults are the published ones."""
+    from tracking.settings import get_settings
+
+    settings = get_settings()
+    low, _, high = settings.napbc_observed_median_days.partition("-")
+    return TimelinessTargets(
+        napbc_imaging_to_biopsy_days=settings.napbc_imaging_to_biopsy_days,
+        napbc_observed_median_days=(int(low), int(high or low)),
+        cdc_finding_to_diagnosis_days=settings.cdc_finding_to_diagnosis_days,
+        cdc_max_share_over=settings.cdc_max_share_over,
+    )
+
+
 @dataclass(frozen=True)
 class Measure:
     """One timeliness measure: the intervals measured, and how they compare with the benchmark."""
@@ -163,7 +171,7 @@ class Measure:
 
     @property
     def median(self) -> float | None:
-        return round(statistics.median(self.days), 1) if self.days else None
+        return statistics.median(self.days) if self.days else None
 
     def within(self, limit: float) -> int:
         return sum(1 for value in self.days if value <= limit)
@@ -207,8 +215,8 @@ class Timeliness:
         if median is None:
             return Verdict(None, "Not yet measurable: no case has both diagnostic imaging and a biopsy.")
         if median <= target:
-            return Verdict(True, f"Meets the NAPBC target: the median of {median:g} days is within {target} days.")
-        return Verdict(False, f"Misses the NAPBC target: the median of {median:g} days is over {target} days.")
+            return Verdict(True, f"Meets the NAPBC target: the median of {median:.1f} days is within {target} days.")
+        return Verdict(False, f"Misses the NAPBC target: the median of {median:.1f} days is over {target} days.")
 
     @property
     def napbc_against_observed(self) -> str:
@@ -238,7 +246,7 @@ class Timeliness:
         limit = self.targets.cdc_max_share_over
         days = self.targets.cdc_finding_to_diagnosis_days
         if share is None:
-            return Verdict(None, "Not yet measurable: no case has a diagnosis or has waited over 60 days.")
+            return Verdict(None, f"Not yet measurable: no case has a diagnosis or has waited over {days} days.")
         words = f"{share:.0%} of cases took over {days} days (limit {limit:.0%})."
         if share <= limit:
             return Verdict(True, f"Meets the CDC limit: {words}")
@@ -249,12 +257,13 @@ def _days(value: Decimal | float | None) -> float | None:
     return None if value is None else float(value)
 
 
-def timeliness(session: Session, now: datetime, targets: TimelinessTargets = DEFAULT_TARGETS) -> Timeliness:
+def timeliness(session: Session, now: datetime, targets: TimelinessTargets | None = None) -> Timeliness:
     """Both timeliness measures from the case_timeliness view.
 
     A case still without a diagnosis more than the CDC limit after its abnormal finding is counted
     as over the limit: leaving it out would make a service that loses patients look faster.
     """
+    targets = targets or configured_targets()
     rows = view_rows(session, "case_timeliness")
     imaging = tuple(days for row in rows if (days := _days(row["days_imaging_to_biopsy"])) is not None)
     diagnosis = tuple(days for row in rows if (days := _days(row["days_finding_to_diagnosis"])) is not None)

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
 WIDTH = 640
-HEIGHT = 270
-LEFT, RIGHT, TOP, BOTTOM = 44, 16, 52, 56
+PLOT_HEIGHT = 170
+LEFT, RIGHT, BOTTOM = 44, 16, 58
+LEGEND_ROW = 15
+WAITING_GAP = 0.4  # bar units between the scale and the bars of cases still waiting
 
 INK = "#1b1f24"
 MUTED = "#57606a"
@@ -26,7 +28,8 @@ MEDIAN = "#1a7f37"
 class Bar:
     label: str  # under the bar, e.g. "8–14"
     count: int
-    waiting: bool = False  # drawn hatched: cases not finished yet (the label says so too)
+    waiting: bool = False  # cases not finished yet: drawn hatched, after a gap, off the day scale
+    note: str = ""  # a second line under the label, e.g. "no diagnosis yet"
 
 
 @dataclass(frozen=True)
@@ -59,20 +62,51 @@ def position(value: float, edges: Sequence[float]) -> float:
 
 
 def _text(x: float, y: float, body: str, *, anchor: str = "middle", fill: str = INK, size: int = 11,
-          weight: str = "normal") -> str:  # fmt: skip
+          weight: str = "normal", halo: bool = False) -> str:  # fmt: skip
+    outline = ' stroke="#ffffff" stroke-width="3" paint-order="stroke"' if halo else ""
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" fill="{fill}" font-size="{size}" '
-        f'font-weight="{weight}" font-family="system-ui, sans-serif">{escape(body)}</text>'
+        f'font-weight="{weight}" font-family="system-ui, sans-serif"{outline}>{escape(body)}</text>'
     )
 
 
 def _describe(bars: Sequence[Bar], markers: Sequence[Marker], unit_words: str, x_label: str) -> str:
-    counts = "; ".join(
-        f"{bar.label}{' (still waiting)' if bar.waiting else ''}: {bar.count} {unit_words if bar.count != 1 else unit_words.rstrip('s')}"
-        for bar in bars
+    def one(bar: Bar) -> str:
+        noun = unit_words if bar.count != 1 else unit_words.rstrip("s")
+        return f"{bar.label}{f' ({bar.note})' if bar.note else ''}: {bar.count} {noun}"
+
+    counts = "; ".join(one(bar) for bar in bars)
+    lines = f" Reference lines: {'; '.join(marker.label for marker in markers)}." if markers else ""
+    return f"Histogram of {x_label}. {counts}.{lines}"
+
+
+def _legend_sample(marker: Marker, x: float, y: float) -> str:
+    if marker.kind == "band":
+        return (
+            f'<rect x="{x:.1f}" y="{y - 8:.1f}" width="22" height="10" fill="{BAND}" fill-opacity="0.15" '
+            f'stroke="{BAND}" stroke-dasharray="4 3"/>'
+        )
+    colour, dash = (TARGET, "") if marker.kind == "target" else (MEDIAN, ' stroke-dasharray="2 2"')
+    return (
+        f'<line x1="{x:.1f}" y1="{y - 3:.1f}" x2="{x + 22:.1f}" y2="{y - 3:.1f}" stroke="{colour}" '
+        f'stroke-width="2"{dash}/>'
     )
-    lines = "; ".join(marker.label for marker in markers)
-    return f"Histogram of {x_label}. {counts}." + (f" Reference lines: {lines}." if lines else "")
+
+
+def _marker(marker: Marker, x_at, top: float, base: float) -> str:
+    x0 = x_at(marker.start)
+    if marker.kind == "band" and marker.end is not None:
+        return (
+            f'<rect x="{x0:.1f}" y="{top:.1f}" width="{max(2.0, x_at(marker.end) - x0):.1f}" '
+            f'height="{base - top:.1f}" fill="{BAND}" fill-opacity="0.15" stroke="{BAND}" stroke-dasharray="4 3">'
+            f"<title>{escape(marker.label)}</title></rect>"
+        )
+    colour, dash = (TARGET, "") if marker.kind == "target" else (MEDIAN, ' stroke-dasharray="2 2"')
+    return (
+        f'<line x1="{x0:.1f}" y1="{top:.1f}" x2="{x0:.1f}" y2="{base:.1f}" stroke="#ffffff" stroke-width="5"/>'
+        f'<line x1="{x0:.1f}" y1="{top:.1f}" x2="{x0:.1f}" y2="{base:.1f}" stroke="{colour}" stroke-width="2"{dash}>'
+        f"<title>{escape(marker.label)}</title></line>"
+    )
 
 
 def histogram(
@@ -84,12 +118,20 @@ def histogram(
     x_label: str = "days",
     unit_words: str = "cases",
 ) -> str:
-    """A bar chart of counts per bucket with labelled reference lines, as a standalone SVG element."""
+    """Counts per bucket as touching bars, reference lines over them, and a legend naming each line.
+
+    Bars on the day scale come first; bars with `waiting` set come last, after a gap. Marker
+    positions are in bar units (see `position`).
+    """
+    legend_height = LEGEND_ROW * len(markers)
+    top = 8 + legend_height + 22  # room for the count written over the tallest bar
+    base = top + PLOT_HEIGHT
+    height = base + BOTTOM
     plot_width = WIDTH - LEFT - RIGHT
-    plot_height = HEIGHT - TOP - BOTTOM
-    base = TOP + plot_height
-    slot = plot_width / max(1, len(bars))
+    gap = WAITING_GAP if any(bar.waiting for bar in bars) else 0.0
+    slot = plot_width / max(1.0, len(bars) + gap)
     tallest = max([bar.count for bar in bars] + [1])
+    counts: list[str] = []  # drawn last, over the reference lines
 
     def x_at(units: float) -> float:
         return LEFT + units * slot
@@ -97,7 +139,7 @@ def histogram(
     title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" id={quoteattr(chart_id)} '
-        f'aria-labelledby="{title_id} {desc_id}" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" '
+        f'aria-labelledby="{title_id} {desc_id}" viewBox="0 0 {WIDTH} {height}" width="100%" '
         f'style="max-width:{WIDTH}px">',
         f"<title id={quoteattr(title_id)}>{escape(title)}</title>",
         f"<desc id={quoteattr(desc_id)}>{escape(_describe(bars, markers, unit_words, x_label))}</desc>",
@@ -106,46 +148,33 @@ def histogram(
         'patternTransform="rotate(45)">'
         f'<rect width="6" height="6" fill="#ffffff"/><line x1="0" y1="0" x2="0" y2="6" stroke="{MUTED}" '
         'stroke-width="3"/></pattern></defs>',
-        # axes
-        f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{base}" stroke="{MUTED}" stroke-width="1"/>',
+    ]
+    for row, marker in enumerate(markers):  # the legend: a sample of each line's style, then its words
+        y = 8 + LEGEND_ROW * (row + 1)
+        parts.append(_legend_sample(marker, LEFT, y))
+        parts.append(_text(LEFT + 28, y, marker.label, anchor="start"))
+    parts += [
+        f'<line x1="{LEFT}" y1="{top}" x2="{LEFT}" y2="{base}" stroke="{MUTED}" stroke-width="1"/>',
         f'<line x1="{LEFT}" y1="{base}" x2="{WIDTH - RIGHT}" y2="{base}" stroke="{MUTED}" stroke-width="1"/>',
         _text(LEFT - 6, base + 4, "0", anchor="end", fill=MUTED),
-        _text(LEFT - 6, TOP + 4, str(tallest), anchor="end", fill=MUTED),
-        _text(LEFT + plot_width / 2, HEIGHT - 8, x_label, fill=MUTED),
+        _text(LEFT - 6, top + 4, str(tallest), anchor="end", fill=MUTED),
+        _text(LEFT + plot_width / 2, height - 8, x_label, fill=MUTED),
     ]
     for index, bar in enumerate(bars):
-        height = plot_height * bar.count / tallest
-        x = x_at(index) + slot * 0.12
-        width = slot * 0.76
+        bar_height = PLOT_HEIGHT * bar.count / tallest
+        x = x_at(index + (gap if bar.waiting else 0.0))
+        middle = x + slot / 2
         fill = f"url(#{chart_id}-hatch)" if bar.waiting else BAR
         parts.append(
-            f'<rect x="{x:.1f}" y="{base - height:.1f}" width="{width:.1f}" height="{height:.1f}" fill="{fill}" '
-            f'stroke="{INK if bar.waiting else BAR}" stroke-width="1"><title>{escape(bar.label)}: {bar.count}'
-            f"</title></rect>"
+            f'<rect x="{x + 1:.1f}" y="{base - bar_height:.1f}" width="{slot - 2:.1f}" height="{bar_height:.1f}" '
+            f'fill="{fill}" stroke="{INK if bar.waiting else BAR}" stroke-width="1">'
+            f"<title>{escape(bar.label)}{f' ({escape(bar.note)})' if bar.note else ''}: {bar.count}</title></rect>"
         )
-        parts.append(_text(x + width / 2, base - height - 4, str(bar.count), weight="bold"))
-        parts.append(_text(x + width / 2, base + 15, bar.label))
-        if bar.waiting:
-            parts.append(_text(x + width / 2, base + 28, "still waiting", fill=MUTED, size=10))
-    for row, marker in enumerate(markers):
-        label_y = 14 + 13 * (row % 3)
-        x0 = x_at(marker.start)
-        # labels run right of their line, or left of it near the right edge
-        label_x, anchor = (x0 + 3, "start") if x0 < WIDTH - 220 else (x0 - 3, "end")
-        if marker.kind == "band" and marker.end is not None:
-            x1 = x_at(marker.end)
-            parts.append(
-                f'<rect x="{x0:.1f}" y="{TOP}" width="{max(2.0, x1 - x0):.1f}" height="{plot_height}" '
-                f'fill="{BAND}" fill-opacity="0.15" stroke="{BAND}" stroke-dasharray="4 3"/>'
-            )
-            parts.append(f'<line x1="{x0:.1f}" y1="{label_y + 3}" x2="{x0:.1f}" y2="{TOP}" stroke="{BAND}" '
-                         'stroke-dasharray="4 3"/>')  # fmt: skip
-            parts.append(_text(label_x, label_y, marker.label, anchor=anchor, fill=BAND))
-            continue
-        colour, dash = (TARGET, "") if marker.kind == "target" else (MEDIAN, ' stroke-dasharray="2 2"')
-        parts.append(
-            f'<line x1="{x0:.1f}" y1="{label_y + 3}" x2="{x0:.1f}" y2="{base}" stroke="{colour}" stroke-width="2"{dash}/>'
-        )
-        parts.append(_text(label_x, label_y, marker.label, anchor=anchor, fill=colour, weight="bold"))
+        counts.append(_text(middle, base - bar_height - 4, str(bar.count), weight="bold", halo=True))
+        parts.append(_text(middle, base + 15, bar.label))
+        if bar.note:
+            parts.append(_text(middle, base + 28, bar.note, fill=MUTED, size=10))
+    parts += [_marker(marker, x_at, top - 6, base) for marker in markers]
+    parts += counts
     parts.append("</svg>")
     return "".join(parts)

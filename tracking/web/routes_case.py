@@ -117,6 +117,7 @@ def load_case_page(session: Session, case_id: int, signed, now) -> dict[str, Any
         for step in history.steps
     ]
     next_steps = [item for item in steps if item["late"] and not item["screening"]]
+    steps_by_id = {item["step"].id: item for item in steps}
     navigator = session.get(User, case.navigator_id) if case.navigator_id else None
     return {
         "history": history,
@@ -126,7 +127,11 @@ def load_case_page(session: Session, case_id: int, signed, now) -> dict[str, Any
         "pathway": pathway,
         "steps": steps,
         "next_steps": next_steps,
-        "alerts": [alert for alert in history.alerts if alert.status != "resolved"],
+        "alerts": [
+            {"alert": alert, "step": steps_by_id[alert.step_id]}
+            for alert in history.alerts
+            if alert.status != "resolved"
+        ],
         "timeline": case_timeline(history, runs, notes, pathway),
         "events": recordable_events(pathway, signed.user.role),
         "navigator": navigator,

@@ -1,0 +1,146 @@
+"""The operations page: overdue counts, lost to follow-up, outstanding priors, timeliness; CSV exports.
+
+Case ids only: no patient name or MRN appears on this page or in its exports.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from tracking.audit import audit
+from tracking.cases.operations import (
+    OVERDUE_BUCKETS,
+    VIEWS,
+    OverdueTable,
+    Timeliness,
+    histogram_counts,
+    overdue_count_records,
+    overdue_counts,
+    timeliness,
+    view_rows,
+)
+from tracking.users.roles import EXPORT
+from tracking.web.charts import Bar, Marker, edges_buckets, histogram, position
+from tracking.web.deps import NowDep, Reader, SessionDep, require
+from tracking.web.templating import page
+
+router = APIRouter(include_in_schema=False)
+
+EXPORTS = ("overdue", "lost_to_follow_up", "priors_outstanding", "case_timeliness", "overdue_counts")
+IMAGING_TO_BIOPSY_EDGES = (7, 14, 21, 28)
+FINDING_TO_DIAGNOSIS_EDGES = (15, 30, 45, 60, 90)
+
+
+def imaging_to_biopsy_chart(measures: Timeliness) -> str:
+    targets = measures.targets
+    edges = IMAGING_TO_BIOPSY_EDGES
+    measure = measures.imaging_to_biopsy
+    counts = histogram_counts(measure.days, edges)
+    bars = [Bar(label, count) for label, count in zip(edges_buckets(edges), counts, strict=True)]
+    low, high = targets.napbc_observed_median_days
+    target = targets.napbc_imaging_to_biopsy_days
+    markers = [
+        Marker(f"NAPBC target {target} days", position(target, edges)),
+        Marker(f"observed median {low}–{high} days", position(low, edges), position(high, edges), kind="band"),
+    ]
+    if measure.median is not None:
+        markers.append(Marker(f"our median {measure.median:.1f} days", position(measure.median, edges), kind="median"))
+    return histogram(
+        chart_id="chart-imaging-biopsy",
+        title="Days from diagnostic imaging to biopsy, against the NAPBC 7-day target",
+        bars=bars,
+        markers=markers,
+        x_label="days from diagnostic imaging to biopsy",
+    )
+
+
+def finding_to_diagnosis_chart(measures: Timeliness) -> str:
+    targets = measures.targets
+    edges = FINDING_TO_DIAGNOSIS_EDGES
+    measure = measures.finding_to_diagnosis
+    limit = targets.cdc_finding_to_diagnosis_days
+    counts = histogram_counts(measure.days, edges)
+    bars = [Bar(label, count) for label, count in zip(edges_buckets(edges), counts, strict=True)]
+    bars.append(Bar(f">{limit}", measure.waiting_past_limit, waiting=True, note="no diagnosis yet"))
+    markers = [Marker(f"CDC limit {limit} days (no more than {targets.cdc_max_share_over:.0%} over)",
+                      position(limit, edges))]  # fmt: skip
+    if measure.median is not None:
+        markers.append(Marker(f"our median {measure.median:.1f} days", position(measure.median, edges), kind="median"))
+    return histogram(
+        chart_id="chart-finding-diagnosis",
+        title="Days from abnormal finding to diagnosis, against the CDC NBCCEDP 60-day limit",
+        bars=bars,
+        markers=markers,
+        x_label="days from abnormal finding to diagnosis",
+    )
+
+
+def share(part: int, whole: int) -> str:
+    return f"{part / whole:.0%}" if whole else "–"
+
+
+@router.get("/ops")
+def ops_page(request: Request, session: SessionDep, now: NowDep, signed: Reader):
+    table: OverdueTable = overdue_counts(session)
+    lost = view_rows(session, "lost_to_follow_up")
+    priors = view_rows(session, "priors_outstanding")
+    measures = timeliness(session, now)
+    audit(session, actor=signed.user.username, action="ops.viewed", at=now, overdue=table.total, lost=len(lost),
+          priors=len(priors))  # fmt: skip
+    session.commit()
+    return page(
+        request,
+        "ops.html",
+        now=now,
+        overdue=table,
+        buckets=[(key, label) for key, label, *_ in OVERDUE_BUCKETS],
+        lost=lost,
+        priors=priors,
+        t=measures,
+        share=share,
+        imaging_chart=imaging_to_biopsy_chart(measures),
+        diagnosis_chart=finding_to_diagnosis_chart(measures),
+        exports=EXPORTS,
+    )
+
+
+def csv_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return value
+
+
+def csv_response(filename: str, columns: Sequence[str], records: Iterable[dict[str, Any]]) -> Response:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({key: csv_value(value) for key, value in record.items()} for record in records)
+    return Response(buffer.getvalue(), media_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})  # fmt: skip
+
+
+@router.get("/ops/export/{name}.csv")
+def ops_export(request: Request, name: str, session: SessionDep, now: NowDep, signed=Depends(require(*EXPORT))):
+    if name not in EXPORTS:
+        return page(request, "error.html", status_code=404, title="Not found",
+                    message=f"There is no export called {name!r}. Exports: {', '.join(EXPORTS)}.")  # fmt: skip
+    if name == "overdue_counts":
+        table = overdue_counts(session)
+        columns, records = OverdueTable.columns, overdue_count_records(table)
+        count = len(table.rows)
+    else:
+        columns, records = VIEWS[name].columns, view_rows(session, name)
+        count = len(records)
+    audit(session, actor=signed.user.username, action=f"export.{name}", at=now, count=count)
+    session.commit()
+    return csv_response(f"{name}.csv", columns, records)
