@@ -125,7 +125,7 @@ def _wait_healthy(process: subprocess.Popen, base_url: str, log_path: Path) -> N
                 f"{log_path.read_text(errors='replace')[-4000:]}")  # fmt: skip
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
         pytest.fail(
