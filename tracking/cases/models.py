@@ -125,7 +125,7 @@ class Step(SQLModel, table=True):
     completed_at: datetime | None = moment(nullable=True)
     facility_id: int | None = Field(default=None, foreign_key="outside_facilities.id", nullable=True)
     result: dict[str, Any] = json_column()
-    created_by_event_id: int = Field(foreign_key="case_events.id", nullable=False)
+    created_by_event_id: int = Field(foreign_key="case_events.id", nullable=False, index=True)
     created_at: datetime = moment(default_now=True)
 
     __table_args__ = (
@@ -149,8 +149,8 @@ class PriorFilmRequest(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", nullable=False)
-    facility_id: int = Field(foreign_key="outside_facilities.id", nullable=False)
-    step_id: int = Field(foreign_key="steps.id", nullable=False)
+    facility_id: int = Field(foreign_key="outside_facilities.id", nullable=False, index=True)
+    step_id: int = Field(foreign_key="steps.id", nullable=False, index=True)
     status: str = Field(sa_type=String(20), nullable=False, default=PriorFilmStatus.requested)
     unobtainable_reason: str | None = Field(default=None, sa_type=String(500), nullable=True)
     comparison: str | None = Field(default=None, sa_type=String(40), nullable=True)

@@ -183,6 +183,9 @@ LATENESS = {
 }
 
 
+COUNT_CAP = 10_000
+
+
 def worklist(
     session: Session,
     now: datetime,
@@ -195,31 +198,42 @@ def worklist(
 ) -> tuple[list[StepDue], int]:
     """The navigator worklist: overdue steps first (most overdue on top), then steps due soon.
 
-    Returns one page of rows and the total that match.
+    Returns one page of rows and how many match, counted up to COUNT_CAP + 1 (a page shows
+    "10,000+" rather than paying to count a regional network's whole backlog on every view).
     """
     filters = filters or WorklistFilters()
     horizon = now + timedelta(days=due_within_days if due_within_days is not None else filters.due_within_days)
-    query = _open_steps_query(now).where(Step.due_at < horizon)
+    conditions = [Step.due_at < horizon, *_filter_conditions(filters, now)]
+    rows = _rows(session, _open_steps_query(now).where(*conditions).order_by(Step.due_at, Step.id)
+                 .offset(offset).limit(limit), now)  # fmt: skip
+    matching = (
+        select(Step.id)
+        .join(Case, Case.id == Step.case_id)
+        .where(col(Step.status).in_(OPEN_STEP_STATUSES), col(Case.status).in_(ACTIVE_CASE_STATUSES), *conditions)
+    )
+    if filters.navigator:
+        matching = matching.join(User, User.id == Case.navigator_id)
+    total = session.exec(select(func.count()).select_from(matching.limit(COUNT_CAP + 1).subquery())).one()
+    audit(session, actor=actor, action="worklist.viewed", at=now, count=len(rows))
+    return rows, total
+
+
+def _filter_conditions(filters: WorklistFilters, now: datetime) -> list:
+    conditions = []
     if filters.step_kind:
         if filters.step_kind not in {kind.value for kind in StepKind}:
             raise InvalidInput(f"unknown step kind {filters.step_kind!r}")
-        query = query.where(Step.kind == filters.step_kind)
+        conditions.append(Step.kind == filters.step_kind)
     if filters.navigator:
-        query = query.where(User.username == filters.navigator)
+        conditions.append(User.username == filters.navigator)
     if filters.facility_id:
-        query = query.where(
-            Step.case_id.in_(
-                select(PriorFilmRequest.case_id).where(PriorFilmRequest.facility_id == filters.facility_id)
-            )
-        )
+        at_facility = select(PriorFilmRequest.case_id).where(PriorFilmRequest.facility_id == filters.facility_id)
+        conditions.append(col(Step.case_id).in_(at_facility))
     if filters.lateness:
         if filters.lateness not in LATENESS:
             raise InvalidInput(f"unknown lateness {filters.lateness!r}; choose one of {', '.join(LATENESS)}")
-        query = query.where(*_lateness(filters.lateness, now))
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = _rows(session, query.order_by(Step.due_at, Step.id).offset(offset).limit(limit), now)
-    audit(session, actor=actor, action="worklist.viewed", at=now, count=len(rows))
-    return rows, total
+        conditions.extend(_lateness(filters.lateness, now))
+    return conditions
 
 
 def _lateness(lateness: str, now: datetime) -> list:

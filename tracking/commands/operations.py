@@ -137,18 +137,18 @@ def scheduler() -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
+    workers: int = typer.Option(1, "--workers", min=1, help="Web worker processes (one core each)"),
 ) -> None:
     """Serve the web app, with the embedded scheduler unless WORKUP_SCHEDULER_ENABLED=false."""
     import uvicorn
-
-    from tracking.web.app import create_app
 
     embedded = _embedded_scheduler() if get_settings().scheduler_enabled else None
     if embedded:
         embedded.start()
     console.print(f"Serving the dashboard on http://{host}:{port}/ (sign in at http://{host}:{port}/login).")
     try:
-        uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+        uvicorn.run("tracking.web.app:create_app", factory=True, host=host, port=port, workers=workers,
+                    log_level="warning")  # fmt: skip
     finally:
         if embedded:
             embedded.stop()

@@ -20,6 +20,7 @@ from tracking.users.roles import Role
 SESSION_LIFETIME = timedelta(hours=12)
 FAILURE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES = 5
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
 USERNAME = re.compile(r"^[a-z0-9._-]{2,80}$")
 
 
@@ -166,8 +167,10 @@ def token_user(session: Session, token: str, *, now: datetime) -> Signed | None:
     if row is None:
         return None
     api_token, user = row
-    api_token.last_used_at = now
-    session.add(api_token)
+    if api_token.last_used_at is None or now - api_token.last_used_at > TOKEN_USE_RESOLUTION:
+        # At most one write a minute per token: concurrent requests must not queue on this row.
+        api_token.last_used_at = now
+        session.add(api_token)
     return Signed(user, None)
 
 

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from tracking.audit import audit
 from tracking.cases.errors import InvalidInput
 from tracking.cases.models import OutsideFacility
-from tracking.cases.queries import LATENESS, WorklistFilters, worklist
+from tracking.cases.queries import COUNT_CAP, LATENESS, WorklistFilters, worklist
 from tracking.pathway.definition import find_pathway
 from tracking.pathway.vocabulary import StepKind
 from tracking.settings import get_settings
@@ -85,6 +85,7 @@ def worklist_page(
     context = {
         "rows": [present(row, pathway, now) for row in rows],
         "total": total,
+        "count_cap": COUNT_CAP,
         "page": page_number,
         "pages": pages,
         "previous_url": page_url(request, page_number - 1) if page_number > 1 else None,

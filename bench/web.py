@@ -1,0 +1,26 @@
+"""Benchmark (c): the worklist page and /api/overdue, p50/p95, against `workup serve`."""
+
+from __future__ import annotations
+
+import httpx
+
+from bench.latency import Latencies, timed_calls
+
+
+def signed_in(base_url: str, username: str, password: str) -> httpx.Client:
+    client = httpx.Client(base_url=base_url, timeout=60)
+    response = client.post("/login", data={"username": username, "password": password})
+    if response.status_code not in (200, 303) or "workup_session" not in client.cookies:
+        raise RuntimeError(f"could not sign in as {username}: {response.status_code}")
+    return client
+
+
+def worklist_page(client: httpx.Client, count: int) -> Latencies:
+    client.get("/worklist")  # warm up
+    return timed_calls(lambda _: client.get("/worklist").status_code == 200, count)
+
+
+def overdue_api(base_url: str, token: str, count: int) -> Latencies:
+    client = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    client.get("/api/overdue")
+    return timed_calls(lambda _: client.get("/api/overdue").status_code == 200, count)

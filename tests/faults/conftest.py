@@ -1,0 +1,121 @@
+"""Fault-injection fixtures: worker subprocesses, a uvicorn subprocess, API users with tokens.
+
+Everything here is a real process: `python -c` workers that are SIGKILLed, uvicorn serving the
+app over loopback HTTP, PostgreSQL (the shared test database, or a dedicated embedded server).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from tests.flows.conftest import configure, free_port  # noqa: F401 - `configure` is the flows' fixture, reused
+from tracking.settings import REPO_ROOT
+from tracking.users.service import create_api_token, create_user
+
+SERVER_START_SECONDS = 30
+PASSWORD = "correct-horse-battery"
+
+
+def worker(code: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`python -c code args...` with this process's environment (plus `env`), pipes for its output."""
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def kill(process: subprocess.Popen) -> None:
+    """SIGKILL one worker (by its own pid) and reap it."""
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    assert process.returncode == -signal.SIGKILL, process.returncode
+
+
+def wait_for(predicate: Callable[[], bool], process: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Poll `predicate` until it holds; fail if the worker ends first or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if process.poll() is not None:
+            raise AssertionError(f"the worker ended early ({process.returncode}): {process.stderr.read()[-2000:]}")
+        if time.monotonic() > deadline:
+            process.kill()
+            process.wait(timeout=10)
+            raise AssertionError("timed out waiting for the worker")
+        time.sleep(0.005)
+
+
+def read_line(process: subprocess.Popen) -> str:
+    """The worker's next line of output ('' once it is gone)."""
+    return process.stdout.readline().strip()
+
+
+@contextmanager
+def uvicorn_server(database_url: str, log_path: Path) -> Iterator[str]:
+    """`uvicorn tracking.web.app:create_app` on a free loopback port against `database_url`; yields its URL."""
+    port = free_port()
+    env = os.environ | {"DATABASE_URL": database_url, "WORKUP_SCHEDULER_ENABLED": "false"}
+    command = [sys.executable, "-m", "uvicorn", "tracking.web.app:create_app", "--factory",
+               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]  # fmt: skip
+    base_url = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"uvicorn exited ({process.returncode}):\n{log_path.read_text(errors='replace')[-4000:]}")
+            try:
+                if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"uvicorn did not answer /healthz:\n{log_path.read_text(errors='replace')[-4000:]}")
+            time.sleep(0.1)
+        yield base_url
+        assert process.poll() is None, f"uvicorn died:\n{log_path.read_text(errors='replace')[-4000:]}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def api_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A uvicorn subprocess on the session's test database, shared by a module's tests."""
+    with uvicorn_server(database_url, tmp_path_factory.mktemp("uvicorn") / "uvicorn.log") as base_url:
+        yield base_url
+
+
+def navigator_tokens(engine: Engine, *usernames: str, tokens_each: int = 1) -> list[str]:
+    """Create navigator users and API tokens for them (services, committed); returns the tokens in order."""
+    now = datetime.now(UTC)
+    tokens = []
+    with Session(engine) as session:
+        for username in usernames:
+            create_user(session, username=username, display_name=f"Test {username}", role="navigator",
+                        password=PASSWORD, actor="test", now=now)  # fmt: skip
+            tokens += [create_api_token(session, username, name=f"faults-{n}", actor="test", now=now)
+                       for n in range(tokens_each)]  # fmt: skip
+        session.commit()
+    return tokens
