@@ -77,7 +77,9 @@ def bulk_overdue_cases(engine, count: int, opened_at) -> None:
 
 def committed_counts(engine) -> tuple[int, int]:
     with engine.connect() as connection:
-        return connection.execute(text("SELECT (SELECT count(*) FROM alerts), (SELECT count(*) FROM notifications)")).one()
+        return connection.execute(
+            text("SELECT (SELECT count(*) FROM alerts), (SELECT count(*) FROM notifications)")
+        ).one()
 
 
 def test_sigkill_ten_times_mid_sweep_then_rerun_leaves_one_alert_per_overdue_step(committed, now, configure):
@@ -106,8 +108,7 @@ def test_sigkill_ten_times_mid_sweep_then_rerun_leaves_one_alert_per_overdue_ste
         killed_mid_sweep += read_line(process) != "done"
         # The sweep is all or nothing: a kill never leaves part of it committed.
         assert committed_counts(committed) in {(0, 0), (CASES, CASES * len(recipients))}
-    print("DEBUG window", window, "mid", killed_mid_sweep, "t", time.monotonic() - started)
-    assert killed_mid_sweep >= KILLS // 2, f"only {killed_mid_sweep} of {KILLS} kills landed inside a sweep"
+    assert killed_mid_sweep > KILLS // 2, f"only {killed_mid_sweep} of {KILLS} kills landed inside a sweep"
 
     with Session(committed) as session:
         sweep_overdue(session, now + timedelta(days=30))  # waits for the killed sweeps' backends to give up
