@@ -74,7 +74,7 @@ def test_sigkill_during_delivery_three_times_then_rerun_delivers_each_once(commi
             target = len(sink.received) + random.randint(2, 10)
             wait_for(lambda target=target: len(sink.received) >= target, process)
             time.sleep(random.uniform(0.0, SECONDS_PER_MESSAGE * 2))  # a random point in the send cycle
-            kill(process)
+            assert kill(process), "the delivery run ended before the kill"
             settled = statuses(committed)
             received = sink.message_ids()
             assert len(settled.get("delivered", ())) < MESSAGES  # it really died part-way
