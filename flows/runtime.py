@@ -35,6 +35,7 @@ def use_local_prefect(workup_url: str, home: str) -> str:
         return f"Prefect server at {os.environ['PREFECT_API_URL']}"
     os.environ.setdefault("PREFECT_HOME", os.path.join(home, "prefect"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # the console is for people; runs are in Prefect
     if os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL"):
         return "Prefect's database as configured (PREFECT_API_DATABASE_CONNECTION_URL)"
     import psycopg
