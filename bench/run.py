@@ -22,6 +22,8 @@ from bench import generate, naive, record, sweep, web
 from bench.server import Serve
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
+ANALYSIS_FILE = Path(__file__).parent / "analysis.md"
+ANALYSIS = ANALYSIS_FILE.read_text().splitlines() if ANALYSIS_FILE.exists() else []
 TARGETS = {
     "sweep_first": 0.5,
     "sweep_again": 0.2,
@@ -100,29 +102,32 @@ def _run(url: str, cases: int) -> int:
                     actor="bench", now=datetime.now(UTC))  # fmt: skip
         token = create_api_token(session, "bench-nav", name="bench", actor="bench", now=datetime.now(UTC))
         session.commit()
-    wanted = {"service": 300, 1: 300, 8: 800, 32: 1600}
+    wanted = {"service": 300, (1, 1): 300, (1, 8): 800, (1, 32): 1600, (2, 8): 800, (2, 32): 1600}
     candidates = record.cases_awaiting_magnification(url, sum(wanted.values()))
     scale = min(1.0, len(candidates) / sum(wanted.values()))  # small populations: fewer events each
     counts = {key: max(8, int(value * scale)) for key, value in wanted.items()}
     service = record.through_service(url, candidates[: counts["service"]])
     print(f"(b) service: {service.summary()}", flush=True)
 
-    serve = Serve(url)
-    try:
-        worklist = web.worklist_page(web.signed_in(serve.url, "bench-nav", "bench-password"), 200)
-        overdue = web.overdue_api(serve.url, token, 200)
-        print(f"(c) worklist: {worklist.summary()}\n(c) overdue API: {overdue.summary()}", flush=True)
-        memory_before = serve.peak_memory_mb()
-        http = {}
-        offset = counts["service"]
-        for concurrency in (1, 8, 32):
-            batch = candidates[offset : offset + counts[concurrency]]
-            http[concurrency] = record.through_http(serve.url, token, batch, concurrency)
-            offset += counts[concurrency]
-            print(f"(b) http x{concurrency}: {http[concurrency].summary()}", flush=True)
-        memory_peak = serve.peak_memory_mb()
-    finally:
-        serve.stop()
+    offset = counts["service"]
+    http = {}
+    for workers in (1, 2):
+        serve = Serve(url, workers=workers)
+        try:
+            if workers == 1:  # the default `workup serve`: latency of pages and API, and its memory
+                worklist = web.worklist_page(web.signed_in(serve.url, "bench-nav", "bench-password"), 200)
+                overdue = web.overdue_api(serve.url, token, 200)
+                print(f"(c) worklist: {worklist.summary()}\n(c) overdue API: {overdue.summary()}", flush=True)
+                memory_before = serve.peak_memory_mb()
+            for key in [key for key in counts if isinstance(key, tuple) and key[0] == workers]:
+                batch = candidates[offset : offset + counts[key]]
+                http[key] = record.through_http(serve.url, token, batch, key[1])
+                offset += counts[key]
+                print(f"(b) http workers={workers} x{key[1]}: {http[key].summary()}", flush=True)
+            if workers == 1:
+                memory_peak = serve.peak_memory_mb()
+        finally:
+            serve.stop()
     engine.dispose()
     write_results(loaded, pg_version, a, naive_seconds, sample, open_cases, service, http, worklist, overdue,
                   memory_before, memory_peak)  # fmt: skip
@@ -168,9 +173,9 @@ def write_results(loaded, pg_version, a, naive_seconds, sample, open_cases, serv
         f"| service (`record_event`, own transaction each) | 1 | {len(service.seconds)} | {service.per_second:.0f} "
         f"| {service.p50:.1f} ms | {service.p95:.1f} ms | {service.errors} |",
         *[
-            f"| HTTP `POST /api/cases/{{id}}/events` | {clients} | {len(result.seconds)} | {result.per_second:.0f} "
-            f"| {result.p50:.1f} ms | {result.p95:.1f} ms | {result.errors} |"
-            for clients, result in http.items()
+            f"| HTTP `POST /api/cases/{{id}}/events`, `workup serve --workers {workers}` | {clients} | "
+            f"{len(result.seconds)} | {result.per_second:.0f} | {result.p50:.1f} ms | {result.p95:.1f} ms | {result.errors} |"
+            for (workers, clients), result in http.items()
         ],
         "",
         f"Targets: p95 < {TARGETS['event_p95_ms']:.0f} ms (service: {verdict(service.p95, TARGETS['event_p95_ms'])}); "
@@ -195,8 +200,10 @@ def write_results(loaded, pg_version, a, naive_seconds, sample, open_cases, serv
         "",
         "## (e) Peak memory of `workup serve` under (b)",
         "",
-        f"Resident high-water mark: {memory_before:.0f} MiB after (c), {memory_peak:.0f} MiB after the HTTP event load.",
+        f"Resident high-water mark of the default single-process `workup serve`: {memory_before:.0f} MiB after (c), "
+        f"{memory_peak:.0f} MiB after the HTTP event load at 1, 8 and 32 clients.",
         "",
+        *ANALYSIS,
     ]
     RESULTS.write_text("\n".join(lines))
 
