@@ -31,6 +31,8 @@ class SweepReport:
         return dict(self.__dict__)
 
 
+SWEEP_WORK_MEM = "32MB"
+
 RULES = """
     rules AS (
         SELECT * FROM jsonb_to_recordset(CAST(:rules AS jsonb))
@@ -159,5 +161,8 @@ def sweep_overdue(
         "rules": escalation_rules(pathways if pathways is not None else all_pathways()),
         "recipients": alert_recipients(settings or get_settings()),
     }
+    # Room to hash the overdue set and the unresolved alerts in memory instead of sorting them on disk
+    # (ADR 6); SET LOCAL ends with the caller's transaction.
+    session.execute(text(f"SET LOCAL work_mem = '{SWEEP_WORK_MEM}'"))
     resolved, reopened, raised, escalated, notifications = session.execute(SWEEP, params).one()
     return SweepReport(resolved, reopened, raised, escalated, notifications)
