@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from tracking.alerts.service import acknowledge_alert
 from tracking.audit import audit
-from tracking.cases.errors import GuardRefused, InvalidInput, NotFound, VersionConflict, WorkupError
+from tracking.cases.errors import NotFound, VersionConflict, WorkupError
 from tracking.cases.models import Case
 from tracking.cases.queries import case_history
 from tracking.cases.recording import record_event
@@ -196,7 +196,7 @@ async def submit_event(request: Request, case_id: int, session: SessionDep, now:
             idempotency_key=f"web:{form['token']}" if form.get("token") else None,
             expected_version=int(version) if version.isdigit() else None,
         )  # fmt: skip
-    except (GuardRefused, InvalidInput, VersionConflict) as refused:
+    except WorkupError as refused:
         session.rollback()
         refusal = {
             "guard": getattr(getattr(refused, "refusal", None), "guard", None),
