@@ -94,7 +94,7 @@ class StepDue:
         return data
 
 
-def _open_steps_query(now: datetime):
+def _open_steps_query():
     unresolved_alert = (
         select(func.max(Alert.level))
         .where(Alert.step_id == Step.id, Alert.status != AlertStatus.resolved)
@@ -154,7 +154,7 @@ def list_overdue(
     if older_than_days is not None and older_than_days < 0:
         raise InvalidInput("--older-than must be 0 or more days")
     cutoff = now - timedelta(days=older_than_days or 0)
-    query = _open_steps_query(now).where(Step.due_at < cutoff)
+    query = _open_steps_query().where(Step.due_at < cutoff)
     if step_kind:
         query = query.where(Step.kind == step_kind)
     query = query.order_by(Step.due_at, Step.id)
@@ -204,7 +204,7 @@ def worklist(
     filters = filters or WorklistFilters()
     horizon = now + timedelta(days=due_within_days if due_within_days is not None else filters.due_within_days)
     conditions = [Step.due_at < horizon, *_filter_conditions(filters, now)]
-    rows = _rows(session, _open_steps_query(now).where(*conditions).order_by(Step.due_at, Step.id)
+    rows = _rows(session, _open_steps_query().where(*conditions).order_by(Step.due_at, Step.id)
                  .offset(offset).limit(limit), now)  # fmt: skip
     matching = (
         select(Step.id)

@@ -198,9 +198,10 @@ async def submit_event(request: Request, case_id: int, session: SessionDep, now:
         )  # fmt: skip
     except WorkupError as refused:
         session.rollback()
+        pathway_refusal = getattr(refused, "refusal", None)
         refusal = {
-            "guard": getattr(getattr(refused, "refusal", None), "guard", None),
-            "message": getattr(getattr(refused, "refusal", None), "message", None) or str(refused),
+            "guard": pathway_refusal.guard if pathway_refusal else None,
+            "message": pathway_refusal.message if pathway_refusal else str(refused),
             "conflict": isinstance(refused, VersionConflict),
         }
         form_context = {"rule": rule, "widgets": field_widgets(pathway, rule), "values": form, "refusal": refusal,
