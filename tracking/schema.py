@@ -7,6 +7,7 @@ from tracking.audit import AuditEntry
 from tracking.cases.models import Case, CaseEvent, OutsideFacility, Patient, PriorFilmRequest, Step
 from tracking.notify.models import Notification
 from tracking.runs.models import CaseRun
+from tracking.scheduler_runs import SchedulerJobRun
 from tracking.users.models import ApiToken, LoginFailure, User, UserSession
 
 metadata = SQLModel.metadata
@@ -17,6 +18,7 @@ __all__ = [
     "User",
     "UserSession",
     "CaseRun",
+    "SchedulerJobRun",
     "Notification",
     "Alert",
     "AuditEntry",

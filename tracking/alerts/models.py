@@ -1,23 +1,34 @@
-"""The alerts table: at most one unresolved alert per step, enforced by a partial unique index."""
+"""The alerts table: at most one unresolved alert per step, per dead-lettered notification and per
+case with a stalled run request, each enforced by a partial unique index."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Index, SmallInteger, String, text
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, SmallInteger, String, text
 from sqlmodel import Field, SQLModel
 
 import tracking.cases.models  # noqa: F401 - tables its foreign keys point at
+import tracking.runs.models  # noqa: F401
 from tracking.base import moment
-from tracking.pathway.vocabulary import AlertStatus, check_values
+from tracking.pathway.vocabulary import AlertKind, AlertStatus, check_values
 
 
 class Alert(SQLModel, table=True):
     __tablename__ = "alerts"
 
     id: int | None = Field(default=None, primary_key=True)
-    step_id: int = Field(foreign_key="steps.id", nullable=False)
+    kind: str = Field(sa_type=String(30), nullable=False, default=AlertKind.overdue_step)
+    step_id: int | None = Field(default=None, foreign_key="steps.id", nullable=True)
     case_id: int = Field(foreign_key="cases.id", nullable=False, index=True)
+    # The notifications table points back at alerts, so this key is added after both tables exist.
+    notification_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("notifications.id", use_alter=True, name="fk_alerts_notification_id_notifications")
+        ),
+    )
+    case_run_id: int | None = Field(default=None, foreign_key="case_runs.id", nullable=True)
     level: int = Field(default=1, sa_type=SmallInteger, nullable=False)
     status: str = Field(sa_type=String(20), nullable=False, default=AlertStatus.open)
     raised_at: datetime = moment()
@@ -30,6 +41,10 @@ class Alert(SQLModel, table=True):
 
     __table_args__ = (
         CheckConstraint("level BETWEEN 1 AND 3", name="level"),
+        CheckConstraint(f"kind IN ({check_values(AlertKind)})", name="kind"),
+        CheckConstraint("(kind = 'overdue_step') = (step_id IS NOT NULL)", name="step_iff_overdue_step"),
+        CheckConstraint("kind <> 'delivery_failed' OR notification_id IS NOT NULL", name="delivery_failed_names_it"),
+        CheckConstraint("kind <> 'run_stalled' OR case_run_id IS NOT NULL", name="run_stalled_names_it"),
         CheckConstraint(f"status IN ({check_values(AlertStatus)})", name="status"),
         CheckConstraint(
             "status <> 'acknowledged' OR (acknowledged_by IS NOT NULL AND acknowledged_at IS NOT NULL "
@@ -42,5 +57,17 @@ class Alert(SQLModel, table=True):
             "step_id",
             unique=True,
             postgresql_where=text("status <> 'resolved'"),
+        ),
+        Index(
+            "uq_alerts_one_unresolved_per_notification",
+            "notification_id",
+            unique=True,
+            postgresql_where=text("status <> 'resolved'"),
+        ),
+        Index(
+            "uq_alerts_one_unresolved_stalled_run_per_case",
+            "case_id",
+            unique=True,
+            postgresql_where=text("kind = 'run_stalled' AND status <> 'resolved'"),
         ),
     )

@@ -103,6 +103,8 @@ class CaseEvent(SQLModel, table=True):
     occurred_at: datetime = moment()
     recorded_at: datetime = moment(default_now=True)
     idempotency_key: str = Field(sa_type=String(200), unique=True, nullable=False)
+    # SHA-256 of the request that first used the key: the same key with another request is refused.
+    request_hash: str | None = Field(default=None, sa_type=String(64), nullable=True)
 
     __table_args__ = (
         CheckConstraint(f"kind IN ({check_values(EventKind)})", name="kind"),

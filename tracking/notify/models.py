@@ -28,7 +28,8 @@ class Notification(SQLModel, table=True):
     payload: dict[str, Any] = json_column()
     dedupe_key: str = Field(sa_type=String(300), unique=True, nullable=False)
     status: str = Field(sa_type=String(20), nullable=False, default=NotificationStatus.pending)
-    attempts: int = Field(default=0, nullable=False)
+    attempts: int = Field(default=0, nullable=False)  # every try
+    failures: int = Field(default=0, nullable=False)  # tries the receiver refused; these count toward dead-letter
     next_attempt_at: datetime = moment()
     last_error: str | None = Field(default=None, sa_type=String(1000), nullable=True)
     created_at: datetime = moment()
@@ -39,5 +40,6 @@ class Notification(SQLModel, table=True):
         CheckConstraint(f"status IN ({check_values(NotificationStatus)})", name="status"),
         CheckConstraint("(status = 'delivered') = (delivered_at IS NOT NULL)", name="delivered_at_iff_delivered"),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        CheckConstraint("failures BETWEEN 0 AND attempts", name="failures_within_attempts"),
         Index("ix_notifications_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
     )

@@ -108,6 +108,12 @@ class AlertStatus(StrEnum):
     resolved = "resolved"
 
 
+class AlertKind(StrEnum):
+    overdue_step = "overdue_step"  # a workup step is past its due time
+    delivery_failed = "delivery_failed"  # a notification was dead-lettered: its receiver never got it
+    run_stalled = "run_stalled"  # a case's run request has waited longer than the configured limit
+
+
 class CaseRunStatus(StrEnum):
     pending = "pending"
     done = "done"

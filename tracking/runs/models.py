@@ -21,7 +21,9 @@ class CaseRun(SQLModel, table=True):
     reason: str = Field(sa_type=String(60), nullable=False)
     status: str = Field(sa_type=String(20), nullable=False, default=CaseRunStatus.pending)
     requested_at: datetime = moment()
-    attempts: int = Field(default=0, nullable=False)
+    attempts: int = Field(default=0, nullable=False)  # every try
+    failures: int = Field(default=0, nullable=False)  # deterministic failures; outages never count
+    next_attempt_at: datetime = moment()  # backoff after a failure of either kind
     finished_at: datetime | None = moment(nullable=True)
     flow_run_id: str | None = Field(default=None, sa_type=String(64), nullable=True)
     last_error: str | None = Field(default=None, sa_type=String(1000), nullable=True)
@@ -30,5 +32,6 @@ class CaseRun(SQLModel, table=True):
         CheckConstraint(f"status IN ({check_values(CaseRunStatus)})", name="status"),
         CheckConstraint("(status = 'pending') = (finished_at IS NULL)", name="finished_at_iff_finished"),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        CheckConstraint("failures BETWEEN 0 AND attempts", name="failures_within_attempts"),
         Index("ix_case_runs_pending", "id", postgresql_where=text("status = 'pending'")),
     )
