@@ -10,6 +10,7 @@ may be tried at once), which are then dropped so the models stay the only source
 - notifications.failures and case_runs.failures: tries the receiver or the code refused. Outages
   (database, Prefect API, network, SMTP connect) back off without counting.
 - case_runs.next_attempt_at: the backoff moment.
+- Partial indexes on dead notifications and failed case runs, which the sweep reads every pass.
 - case_events.request_hash: the same idempotency key with another request is refused.
 - scheduler_job_runs: a new scheduler leader computes each job's next run from the last one.
 
@@ -95,9 +96,14 @@ def upgrade() -> None:
     op.create_check_constraint(
         op.f("ck_notifications_failures_within_attempts"), "notifications", "failures BETWEEN 0 AND attempts"
     )
+    # The sweep reads dead letters and failed runs every pass: both sets are small, so partial indexes.
+    op.create_index("ix_notifications_dead", "notifications", ["id"], postgresql_where=sa.text("status = 'dead'"))
+    op.create_index("ix_case_runs_failed", "case_runs", ["case_id"], postgresql_where=sa.text("status = 'failed'"))
 
 
 def downgrade() -> None:
+    op.drop_index("ix_case_runs_failed", table_name="case_runs", postgresql_where=sa.text("status = 'failed'"))
+    op.drop_index("ix_notifications_dead", table_name="notifications", postgresql_where=sa.text("status = 'dead'"))
     op.drop_constraint(op.f("ck_notifications_failures_within_attempts"), "notifications", type_="check")
     op.drop_column("notifications", "failures")
     op.drop_constraint(op.f("ck_case_runs_failures_within_attempts"), "case_runs", type_="check")

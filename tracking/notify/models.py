@@ -42,4 +42,5 @@ class Notification(SQLModel, table=True):
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         CheckConstraint("failures BETWEEN 0 AND attempts", name="failures_within_attempts"),
         Index("ix_notifications_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+        Index("ix_notifications_dead", "id", postgresql_where=text("status = 'dead'")),
     )

@@ -34,4 +34,5 @@ class CaseRun(SQLModel, table=True):
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         CheckConstraint("failures BETWEEN 0 AND attempts", name="failures_within_attempts"),
         Index("ix_case_runs_pending", "id", postgresql_where=text("status = 'pending'")),
+        Index("ix_case_runs_failed", "case_id", postgresql_where=text("status = 'failed'")),
     )
