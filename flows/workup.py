@@ -1,4 +1,11 @@
-"""The per-case `workup` flow and the runner that claims "case needs a run" rows."""
+"""The per-case `workup` flow and the runner that claims "case needs a run" rows.
+
+The outside work a decision calls for is already in the outbox when a run is requested (ADR 7);
+the flow re-queues it (idempotent, a safety net) and delivers the case's notifications, so each
+case's orchestration shows in Prefect. An outage (Prefect API, database, network) ends the pass
+and the requests wait with backoff, never counting toward giving up; a deterministic failure
+counts, and a claimer pass in which any case failed ends Failed.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +17,13 @@ from prefect.runtime import flow_run
 from flows.runtime import flow_now
 from tracking.db import get_engine, session_scope
 from tracking.notify.delivery import deliver_due
+from tracking.outages import is_outage
 from tracking.runs.outside_work import queue_outside_work
 from tracking.runs.service import claim_next_case, fail_case_runs, finish_case_runs
+
+
+class CaseRunsFailed(RuntimeError):
+    """Some cases' runs failed in this pass (recorded on their rows); the pass itself ends Failed."""
 
 
 @task(retries=3, retry_delay_seconds=[2, 10, 60])
@@ -43,25 +55,36 @@ def run_case(case_id: int, now: datetime) -> str | None:
     return str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None
 
 
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}".rstrip(": ")
+
+
 @flow(name="run_pending_case_runs")
 def run_pending_case_runs(now: datetime | None = None, limit: int = 100) -> dict:
     """Claim cases that need a run (FOR UPDATE SKIP LOCKED) and run each one's workup flow."""
     moment = flow_now(now)
-    done, failed = 0, []
+    done, failed, waiting = 0, [], 0
     for _ in range(limit):
         with session_scope() as session:
-            claimed = claim_next_case(session, skip=failed)
+            claimed = claim_next_case(session, skip=failed, now=moment)
             if claimed is None:
                 break
             case_id, run_ids = claimed
             try:
                 flow_run_id = run_case(case_id, moment)
-            except Exception as error:  # recorded on the rows; retried by the next runner pass
-                fail_case_runs(session, run_ids, now=moment, error=f"{type(error).__name__}: {error}")
+            except Exception as error:  # recorded on the rows; retried after a backoff
+                outage = is_outage(error)
+                fail_case_runs(session, run_ids, now=moment, error=_describe(error), outage=outage)
+                if outage:
+                    waiting += 1
+                    break  # the service is away: the rest wait for the next pass
                 failed.append(case_id)
                 continue
             finish_case_runs(session, run_ids, now=moment, flow_run_id=flow_run_id)
             done += 1
+    report = {"done": done, "failed": len(failed), "waiting": waiting}
     if flow_run.get_id():
-        get_run_logger().info("case runs: %s done, %s failed", done, len(failed))
-    return {"done": done, "failed": len(failed)}
+        get_run_logger().info("case runs: %s", report)
+    if failed:
+        raise CaseRunsFailed(f"{len(failed)} case run(s) failed (cases {', '.join(map(str, failed))}); {report}")
+    return report

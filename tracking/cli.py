@@ -11,10 +11,10 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tracking.cases.errors import WorkupError
-from tracking.commands import cases, db, events, pathway, users
+from tracking.commands import cases, db, events, outbox, pathway, runs, users
 from tracking.commands.demo import demo
 from tracking.commands.deploy import deploy
-from tracking.commands.operations import alert_app, alerts, outbox, scheduler, serve, sweep
+from tracking.commands.operations import alert_app, alerts, scheduler, serve, sweep
 from tracking.commands.overdue import overdue, show_worklist
 from tracking.db import DatabaseUnavailable
 from tracking.pathway.definition import PathwayInvalid
@@ -32,6 +32,7 @@ app.add_typer(cases.app, name="case")
 app.add_typer(events.app, name="event")
 app.add_typer(pathway.app, name="pathway")
 app.add_typer(users.app, name="user")
+app.add_typer(runs.app, name="runs")
 app.command("overdue")(overdue)
 app.command("worklist")(show_worklist)
 app.command("demo")(demo)
@@ -39,7 +40,7 @@ app.command("deploy")(deploy)
 app.command("sweep")(sweep)
 app.command("alerts")(alerts)
 app.add_typer(alert_app, name="alert")
-app.command("outbox")(outbox)
+app.add_typer(outbox.app, name="outbox")
 app.command("scheduler")(scheduler)
 app.command("serve")(serve)
 

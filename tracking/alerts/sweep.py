@@ -14,7 +14,9 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlmodel import Session
 
+from tracking.alerts.stuck_work import sweep_stuck_work
 from tracking.notify import recipients
+from tracking.notify.outbox import insert_from
 from tracking.pathway.definition import Pathway, all_pathways
 from tracking.settings import Settings, get_settings
 
@@ -26,6 +28,8 @@ class SweepReport:
     raised: int = 0
     escalated: int = 0
     notifications: int = 0
+    delivery_failed: int = 0  # new alerts: a notification was dead-lettered
+    runs_stalled: int = 0  # new alerts: a case's run request failed or waited too long
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -70,7 +74,8 @@ SWEEP = text(
         WHERE c.status IN ('open', 'lost_to_follow_up')
     ),
     current AS MATERIALIZED (
-        SELECT id, step_id, level, status, snoozed_until FROM alerts WHERE status <> 'resolved'
+        SELECT id, step_id, level, status, snoozed_until FROM alerts
+        WHERE status <> 'resolved' AND kind = 'overdue_step'
     ),
     resolved AS (
         UPDATE alerts a SET status = 'resolved', resolved_at = CAST(:now AS timestamptz)
@@ -79,8 +84,8 @@ SWEEP = text(
         RETURNING a.id
     ),
     raised AS (
-        INSERT INTO alerts AS a (step_id, case_id, level, status, raised_at)
-        SELECT o.step_id, o.case_id, o.level, 'open', CAST(:now AS timestamptz)
+        INSERT INTO alerts AS a (kind, step_id, case_id, level, status, raised_at)
+        SELECT 'overdue_step', o.step_id, o.case_id, o.level, 'open', CAST(:now AS timestamptz)
         FROM open_due o
         WHERE NOT EXISTS (SELECT 1 FROM current cur WHERE cur.step_id = o.step_id)
         ON CONFLICT (step_id) WHERE status <> 'resolved' DO NOTHING
@@ -110,16 +115,13 @@ SWEEP = text(
         UNION ALL
         SELECT id, step_id, case_id, level, step_kind, due_at, 'alert_escalated' FROM updated WHERE escalated
     ),
-    notified AS (
-        INSERT INTO notifications (kind, channel, recipient, case_id, step_id, alert_id, payload, dedupe_key,
-                                   status, attempts, next_attempt_at, created_at)
-        SELECT x.kind, p.channel, p.address, x.case_id, x.step_id, x.id,
-               jsonb_build_object('level', x.level, 'step', x.step_kind, 'due_at', x.due_at),
-               'alert:' || x.id || ':level:' || x.level || '|' || p.channel || ':' || p.address,
-               'pending', 0, CAST(:now AS timestamptz), CAST(:now AS timestamptz)
+    messages AS (
+        SELECT x.kind, p.channel, p.address, x.case_id, x.step_id, x.id AS alert_id, CAST(NULL AS int) AS facility_id,
+               jsonb_build_object('level', x.level, 'step', x.step_kind, 'due_at', x.due_at) AS payload,
+               'alert:' || x.id || ':level:' || x.level AS key
         FROM notify_rows x JOIN recipients p ON p.level = x.level
-        ON CONFLICT (dedupe_key) DO NOTHING
-        RETURNING 1
+    ),
+    notified AS ({insert_from("messages")}
     )
     SELECT (SELECT count(*) FROM resolved), (SELECT count(*) FROM updated WHERE NOT escalated),
            (SELECT count(*) FROM raised), (SELECT count(*) FROM updated WHERE escalated),
@@ -144,25 +146,29 @@ def escalation_rules(pathways: list[Pathway]) -> str:
 
 def alert_recipients(settings: Settings) -> str:
     return json.dumps(
-        [
-            {"level": level, "channel": recipient.channel, "address": recipient.address}
-            for level in (1, 2, 3)
-            for recipient in recipients.for_alert_level(level, settings)
-        ]
+        [row for level in (1, 2, 3) for row in recipients.as_rows(recipients.for_alert_level(level, settings), level=level)]
     )
 
 
 def sweep_overdue(
     session: Session, now: datetime, *, pathways: list[Pathway] | None = None, settings: Settings | None = None
 ) -> SweepReport:
-    """Resolve, re-open after snooze, raise and escalate alerts as of `now`, in the caller's transaction."""
+    """Resolve, re-open after snooze, raise and escalate alerts as of `now`, in the caller's transaction.
+
+    Also raises and resolves the alerts about stuck outside work (tracking/alerts/stuck_work.py).
+    """
+    settings = settings or get_settings()
     params = {
         "now": now,
         "rules": escalation_rules(pathways if pathways is not None else all_pathways()),
-        "recipients": alert_recipients(settings or get_settings()),
+        "recipients": alert_recipients(settings),
     }
     # Room to hash the overdue set and the unresolved alerts in memory instead of sorting them on disk
     # (ADR 6); SET LOCAL ends with the caller's transaction.
     session.execute(text(f"SET LOCAL work_mem = '{SWEEP_WORK_MEM}'"))
     resolved, reopened, raised, escalated, notifications = session.execute(SWEEP, params).one()
-    return SweepReport(resolved, reopened, raised, escalated, notifications)
+    stuck = sweep_stuck_work(session, now, settings=settings)
+    return SweepReport(
+        resolved + stuck.resolved, reopened, raised, escalated, notifications + stuck.notifications,
+        stuck.delivery_failed, stuck.runs_stalled,
+    )  # fmt: skip

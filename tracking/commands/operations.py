@@ -7,14 +7,11 @@ import threading
 from datetime import timedelta
 
 import typer
-from sqlmodel import col, select
 
 from tracking.alerts.service import acknowledge_alert, list_alerts
 from tracking.alerts.sweep import sweep_overdue
-from tracking.commands.common import actor, console, now_or, print_json, table, words
+from tracking.commands.common import ALLOW_FUTURE_HELP, actor, console, now_or, print_json, table, words
 from tracking.db import database_url, session_scope
-from tracking.notify.models import Notification
-from tracking.pathway.vocabulary import NotificationStatus
 from tracking.settings import get_settings
 
 alert_app = typer.Typer(help="Overdue alerts: acknowledge or snooze one.", no_args_is_help=True)
@@ -23,10 +20,12 @@ alert_app = typer.Typer(help="Overdue alerts: acknowledge or snooze one.", no_ar
 def sweep(
     now: str | None = typer.Option(None, "--now", help="Sweep as of this ISO moment"),
     as_json: bool = typer.Option(False, "--json"),
+    allow_future: bool = typer.Option(False, "--allow-future", help=ALLOW_FUTURE_HELP),
 ) -> None:
     """Run the overdue sweep once: raise, escalate and resolve alerts."""
+    moment = now_or(now, allow_future=allow_future)  # before the transaction: a refused sweep writes nothing
     with session_scope() as session:
-        report = sweep_overdue(session, now_or(now)).as_dict()
+        report = sweep_overdue(session, moment).as_dict()
     if as_json:
         print_json(report)
     else:
@@ -64,9 +63,10 @@ def ack(
     reason: str = typer.Option(..., "--reason", help="Why (recorded with your name)"),
     snooze_days: int | None = typer.Option(None, "--snooze-days", min=1, help="Hold escalation for DAYS"),
     now: str | None = typer.Option(None, "--now", hidden=True),
+    allow_future: bool = typer.Option(False, "--allow-future", hidden=True),
 ) -> None:
     """Acknowledge an alert, optionally snoozing its escalation."""
-    moment = now_or(now)
+    moment = now_or(now, allow_future=allow_future)
     snooze_until = moment + timedelta(days=snooze_days) if snooze_days else None
     with session_scope() as session:
         alert = acknowledge_alert(
@@ -76,33 +76,6 @@ def ack(
         f"Alert {alert.id} on case {alert.case_id} acknowledged"
         + (f", snoozed to {snooze_until:%Y-%m-%d}" if snooze_until else "")
     )
-
-
-def outbox(
-    failed: bool = typer.Option(False, "--failed", help="Only dead-lettered notifications"),
-    pending: bool = typer.Option(False, "--pending", help="Only those still to send"),
-    as_json: bool = typer.Option(False, "--json"),
-    limit: int = typer.Option(200, "--limit", min=1),
-) -> None:
-    """Show the notification outbox (no patient data: case ids and steps only)."""
-    query = select(Notification).order_by(col(Notification.id).desc()).limit(limit)
-    if failed:
-        query = query.where(Notification.status == NotificationStatus.dead)
-    elif pending:
-        query = query.where(Notification.status == NotificationStatus.pending)
-    with session_scope() as session:
-        rows = list(session.exec(query))
-    if as_json:
-        print_json([row.model_dump(exclude={"payload"}) | {"payload": row.payload} for row in rows])
-        return
-    grid = table("Outbox", ["Id", "Kind", "Channel", "To", "Case", "Status", "Attempts", "Next try", "Last error"])
-    for row in rows:
-        grid.add_row(
-            str(row.id), words(row.kind), row.channel, row.recipient, str(row.case_id or ""), row.status,
-            str(row.attempts), f"{row.next_attempt_at:%Y-%m-%d %H:%M}" if row.status == "pending" else "",
-            row.last_error or "",
-        )  # fmt: skip
-    console.print(grid if rows else "The outbox is empty.")
 
 
 def _run_until_signalled(start, stop) -> None:

@@ -12,11 +12,17 @@ from email.message import EmailMessage
 from email.utils import formatdate
 
 from tracking.notify.render import Message
+from tracking.outages import is_outage
 from tracking.settings import Settings
 
 
 class DeliveryFailed(Exception):
-    """The receiver did not accept the message; it will be retried with backoff."""
+    """The message was not delivered. `outage` says whether the receiver was away (retry without
+    counting) or refused it (counts toward dead-letter)."""
+
+    def __init__(self, reason: str, *, outage: bool):
+        super().__init__(reason)
+        self.outage = outage
 
 
 def message_id(dedupe_key: str) -> str:
@@ -24,13 +30,17 @@ def message_id(dedupe_key: str) -> str:
 
 
 def send_email(settings: Settings, recipient: str, message: Message, dedupe_key: str) -> None:
-    email = EmailMessage()
-    email["From"] = settings.mail_from
-    email["To"] = recipient
-    email["Subject"] = message.subject
-    email["Date"] = formatdate(localtime=False)
-    email["Message-ID"] = message_id(dedupe_key)  # lets receivers drop a redelivery after a crash
-    email.set_content(message.body)
+    where = f"SMTP {settings.smtp_host}:{settings.smtp_port}"
+    try:
+        email = EmailMessage()
+        email["From"] = settings.mail_from
+        email["To"] = recipient
+        email["Subject"] = message.subject
+        email["Date"] = formatdate(localtime=False)
+        email["Message-ID"] = message_id(dedupe_key)  # lets receivers drop a redelivery after a crash
+        email.set_content(message.body)
+    except (ValueError, TypeError) as error:  # e.g. a line break in an address
+        raise DeliveryFailed(f"cannot build the email: {type(error).__name__}: {error}", outage=False) from None
     try:
         if settings.smtp_ssl:
             client = smtplib.SMTP_SSL(
@@ -45,28 +55,33 @@ def send_email(settings: Settings, recipient: str, message: Message, dedupe_key:
             if settings.smtp_user:
                 client.login(settings.smtp_user, settings.smtp_password or "")
             client.send_message(email)
-    except (OSError, smtplib.SMTPException) as error:
-        raise DeliveryFailed(
-            f"SMTP {settings.smtp_host}:{settings.smtp_port}: {type(error).__name__}: {error}"
-        ) from None
+    except smtplib.SMTPRecipientsRefused as error:
+        codes = [code for code, _ in error.recipients.values()]
+        outage = bool(codes) and all(400 <= code < 500 for code in codes)
+        raise DeliveryFailed(f"{where}: recipient refused ({', '.join(map(str, codes))})", outage=outage) from None
+    except (OSError, smtplib.SMTPException, ValueError) as error:
+        raise DeliveryFailed(f"{where}: {type(error).__name__}: {error}", outage=is_outage(error)) from None
 
 
 def send_webhook(settings: Settings, url: str, message: Message, dedupe_key: str) -> None:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(message.webhook_payload, default=str).encode(),
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "Idempotency-Key": hashlib.sha256(dedupe_key.encode()).hexdigest(),
-            "User-Agent": "breast-workup",
-        },
-    )
+    try:
+        request = urllib.request.Request(
+            url,
+            data=json.dumps(message.webhook_payload, default=str).encode(),
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "Idempotency-Key": hashlib.sha256(dedupe_key.encode()).hexdigest(),
+                "User-Agent": "breast-workup",
+            },
+        )
+    except ValueError as error:  # not a URL at all
+        raise DeliveryFailed(f"webhook address is not a URL: {error}", outage=False) from None
     try:
         with urllib.request.urlopen(request, timeout=settings.webhook_timeout_seconds) as response:
             if not 200 <= response.status < 300:
-                raise DeliveryFailed(f"webhook answered HTTP {response.status}")
+                raise DeliveryFailed(f"webhook answered HTTP {response.status}", outage=False)
     except urllib.error.HTTPError as error:
-        raise DeliveryFailed(f"webhook answered HTTP {error.code}") from None
-    except (OSError, urllib.error.URLError) as error:
-        raise DeliveryFailed(f"webhook unreachable: {type(error).__name__}: {error}") from None
+        raise DeliveryFailed(f"webhook answered HTTP {error.code}", outage=is_outage(error)) from None
+    except (OSError, ValueError) as error:
+        raise DeliveryFailed(f"webhook unreachable: {type(error).__name__}: {error}", outage=is_outage(error)) from None

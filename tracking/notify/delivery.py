@@ -3,39 +3,57 @@
 A process that dies mid-send releases the lock with its connection, so the row is sent again by
 the next run; nothing is lost. Receivers get a stable Message-ID / Idempotency-Key per row, so
 the rare redelivery after a crash between "accepted" and "commit" can be recognised.
+
+No row can block another: whatever goes wrong while one row is rendered or sent is recorded on
+that row. A receiver that is away (SMTP server down, webhook timing out or answering 5xx) makes
+the row wait and try again without counting toward the dead letter, and the rest of the pass
+skips that receiver. A receiver that refuses (bad address, 4xx, 5xx SMTP reply) or a message that
+cannot be built counts a failure; after WORKUP_DELIVERY_MAX_ATTEMPTS failures the row is
+dead-lettered and the sweep raises a delivery_failed alert on its case. Only the database itself
+being away stops the pass, because then nothing can be recorded.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from tracking.notify.channels import DeliveryFailed, send_email, send_webhook
 from tracking.notify.models import Notification
 from tracking.notify.render import render
+from tracking.outages import is_outage
 from tracking.pathway.vocabulary import NotificationStatus
 from tracking.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
+OUTAGE_RETRY_MAX = timedelta(minutes=5)  # a receiver that comes back is used again within minutes
+
 
 @dataclass
 class DeliveryReport:
     delivered: int = 0
-    retrying: int = 0
+    retrying: int = 0  # refused or failed; will be tried again
+    waiting: int = 0  # the receiver was away; tried again later, not counted toward the dead letter
     dead: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {"delivered": self.delivered, "retrying": self.retrying, "dead": self.dead}
+        return {"delivered": self.delivered, "retrying": self.retrying, "waiting": self.waiting, "dead": self.dead}
+
+
+@dataclass
+class _AwayThisPass:
+    email: bool = False
+    webhooks: set[str] = field(default_factory=set)
 
 
 def backoff(settings: Settings, attempts: int) -> timedelta:
     """Exponential: base, 2x base, 4x base ... capped."""
-    seconds = settings.delivery_backoff_seconds * 2 ** max(0, attempts - 1)
+    seconds = settings.delivery_backoff_seconds * 2 ** min(max(0, attempts - 1), 30)
     return timedelta(seconds=min(seconds, settings.delivery_backoff_max_seconds))
 
 
@@ -45,6 +63,7 @@ def deliver_due(
     """Send up to `limit` due notifications; each row is committed as soon as it is settled."""
     settings = settings or get_settings()
     report = DeliveryReport()
+    away = _AwayThisPass()
     for _ in range(limit):
         with Session(engine, expire_on_commit=False) as session:
             query = (
@@ -56,38 +75,73 @@ def deliver_due(
             )
             if case_id is not None:
                 query = query.where(Notification.case_id == case_id)
+            if away.email:
+                query = query.where(Notification.channel != "email")
+            if away.webhooks:
+                query = query.where(col(Notification.recipient).not_in(sorted(away.webhooks)))
             notification = session.exec(query).first()
             if notification is None:
                 break
-            _attempt(session, notification, now, settings, report)
+            _attempt(session, notification, now, settings, report, away)
             session.commit()
     return report
 
 
 def _attempt(
-    session: Session, notification: Notification, now: datetime, settings: Settings, report: DeliveryReport
+    session: Session,
+    notification: Notification,
+    now: datetime,
+    settings: Settings,
+    report: DeliveryReport,
+    away: _AwayThisPass,
 ) -> None:
     notification.attempts += 1
     try:
-        message = render(session, notification)
+        with session.begin_nested():
+            message = render(session, notification)
         if notification.channel == "email":
             send_email(settings, notification.recipient, message, notification.dedupe_key)
         else:
             send_webhook(settings, notification.recipient, message, notification.dedupe_key)
     except DeliveryFailed as failure:
-        notification.last_error = str(failure)[:1000]
-        if notification.attempts >= settings.delivery_max_attempts:
-            notification.status = NotificationStatus.dead
-            report.dead += 1
-            log.warning("notification %s (%s, case %s) dead-lettered", notification.id, notification.kind,
-                        notification.case_id)  # fmt: skip
-        else:
-            notification.next_attempt_at = now + backoff(settings, notification.attempts)
-            report.retrying += 1
-        session.add(notification)
-        return
-    notification.status = NotificationStatus.delivered
-    notification.delivered_at = now
-    notification.last_error = None
+        _failed(notification, now, settings, report, away, str(failure), outage=failure.outage)
+    except Exception as error:
+        if is_outage(error):
+            raise  # the database is away: nothing can be recorded; the lock goes with the connection
+        _failed(notification, now, settings, report, away, f"{type(error).__name__}: {error}", outage=False)
+    else:
+        notification.status = NotificationStatus.delivered
+        notification.delivered_at = now
+        notification.last_error = None
+        report.delivered += 1
     session.add(notification)
-    report.delivered += 1
+
+
+def _failed(
+    notification: Notification,
+    now: datetime,
+    settings: Settings,
+    report: DeliveryReport,
+    away: _AwayThisPass,
+    reason: str,
+    *,
+    outage: bool,
+) -> None:
+    notification.last_error = (("receiver away: " if outage else "") + reason)[:1000]
+    if outage:
+        if notification.channel == "email":
+            away.email = True
+        else:
+            away.webhooks.add(notification.recipient)
+        notification.next_attempt_at = now + min(backoff(settings, notification.attempts), OUTAGE_RETRY_MAX)
+        report.waiting += 1
+        return
+    notification.failures += 1
+    if notification.failures >= settings.delivery_max_attempts:
+        notification.status = NotificationStatus.dead
+        report.dead += 1
+        log.warning("notification %s (%s, case %s) dead-lettered", notification.id, notification.kind,
+                    notification.case_id)  # fmt: skip
+        return
+    notification.next_attempt_at = now + backoff(settings, notification.failures)
+    report.retrying += 1

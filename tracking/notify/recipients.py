@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from tracking.settings import Settings, get_settings
@@ -35,11 +36,19 @@ def for_alert_level(level: int, settings: Settings | None = None) -> list[Recipi
     return navigators(settings) if level <= 1 else escalation(settings)
 
 
-def facility(channel: str, contact: str, settings: Settings | None = None) -> tuple[list[Recipient], bool]:
-    """(recipients, automatic): email and webhook facilities are sent to; fax/phone/post become navigator tasks."""
-    if channel in ("email", "webhook"):
-        return [Recipient(channel, contact)], True
-    return navigators(settings), False
+# Outside facilities we send to ourselves; the others (fax, phone, post) become navigator tasks.
+# SQL that decides this takes the list as the bind parameter :automatic_channels.
+AUTOMATIC_FACILITY_CHANNELS = ("email", "webhook")
+
+
+def as_rows(found: list[Recipient], **extra: object) -> list[dict]:
+    """Recipients as rows for set-based SQL: channel, address and any extra columns."""
+    return [{"channel": person.channel, "address": person.address, **extra} for person in found]
+
+
+def as_json(found: list[Recipient], **extra: object) -> str:
+    """Recipients for jsonb_to_recordset in set-based SQL."""
+    return json.dumps(as_rows(found, **extra))
 
 
 def _present(*pairs: tuple[str, str | None]) -> list[Recipient]:

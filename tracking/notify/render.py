@@ -26,6 +26,8 @@ SUBJECTS = {
     "event_warning": "Case {case_id}: please review the {event}",
     "followup_reminder": "Case {case_id}: {step} coming up on {target}",
     "contact_letter": "Case {case_id}: letter to the patient about a missed {step}",
+    "delivery_failed_alert": "Case {case_id}: {receiver} never received the {undelivered}",
+    "run_stalled_alert": "Case {case_id}: its workup run is {run_status} (waiting since {waiting_since})",
 }
 
 
@@ -45,6 +47,7 @@ def render(session: Session, notification: Notification) -> Message:
     facts: dict[str, Any] = {key: words(value) for key, value in payload.items()}
     facts["case_id"] = notification.case_id
     facts.setdefault("reference", f"BW-{notification.case_id}-{notification.facility_id or 0}")
+    facts.setdefault("receiver", facts.get("facility") or "the receiver")
     if notification.step_id is not None and "step" not in payload:
         step = session.get(Step, notification.step_id)
         facts["step"] = words(step.kind) if step else "step"

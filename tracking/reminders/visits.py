@@ -13,11 +13,12 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from tracking.notify import recipients
+from tracking.notify.outbox import insert_from
 from tracking.pathway.definition import Pathway, all_pathways
 from tracking.settings import Settings, get_settings
 
 REMIND = text(
-    """
+    f"""
     WITH rules AS (
         SELECT * FROM jsonb_to_recordset(CAST(:rules AS jsonb))
             AS r(pathway_name text, pathway_version int, step_kind text, window_days int, days_before int[])
@@ -35,16 +36,15 @@ REMIND = text(
           AND s.due_at - make_interval(days => r.window_days + d.day) <= CAST(:now AS timestamptz)
           AND s.due_at - make_interval(days => r.window_days) > CAST(:now AS timestamptz)
     ),
-    inserted AS (
-        INSERT INTO notifications (kind, channel, recipient, case_id, step_id, payload, dedupe_key, status,
-                                   attempts, next_attempt_at, created_at)
-        SELECT 'followup_reminder', n.channel, n.address, p.case_id, p.step_id,
-               jsonb_build_object('step', p.kind, 'target', to_char(p.target, 'YYYY-MM-DD'), 'days_before', p.day),
-               'reminder:' || p.step_id || ':' || p.day || '|' || n.channel || ':' || n.address,
-               'pending', 0, CAST(:now AS timestamptz), CAST(:now AS timestamptz)
+    messages AS (
+        SELECT 'followup_reminder' AS kind, n.channel, n.address, p.case_id, p.step_id, CAST(NULL AS int) AS alert_id,
+               CAST(NULL AS int) AS facility_id,
+               jsonb_build_object('step', p.kind, 'target', to_char(p.target, 'YYYY-MM-DD'), 'days_before', p.day)
+                   AS payload,
+               'reminder:' || p.step_id || ':' || p.day AS key
         FROM points p CROSS JOIN people n
-        ON CONFLICT (dedupe_key) DO NOTHING
-        RETURNING 1
+    ),
+    inserted AS ({insert_from("messages")}
     )
     SELECT count(*) FROM inserted
     """
@@ -78,6 +78,6 @@ def remind_upcoming_visits(
     params = {
         "now": now,
         "rules": reminder_rules(pathways if pathways is not None else all_pathways()),
-        "people": json.dumps([{"channel": person.channel, "address": person.address} for person in found]),
+        "people": recipients.as_json(found),
     }
     return session.execute(REMIND, params).scalar_one()

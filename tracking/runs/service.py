@@ -1,31 +1,48 @@
-"""Ask for a workup run in the caller's transaction; claim and finish runs for the runner."""
+"""Ask for a workup run in the caller's transaction; claim, finish, fail and retry runs.
+
+A run request is for visibility and delivery: the outside work the decision calls for is queued
+in the same transaction (ADR 7), so a request that waits or fails delays delivery only. Outages
+(database, Prefect API, network) back off and never count; only deterministic failures count,
+and after MAX_RUN_FAILURES the request is marked failed, shown to operations and alerted on.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import text, update
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
+from tracking.audit import audit
+from tracking.cases.errors import InvalidInput, NotFound
 from tracking.pathway.vocabulary import CaseRunStatus
 from tracking.runs.models import CaseRun
+from tracking.runs.outside_work import queue_outside_work
 
-MAX_RUN_ATTEMPTS = 5
+MAX_RUN_FAILURES = 5
+RETRY_BASE = timedelta(seconds=15)
+RETRY_MAX = timedelta(minutes=5)
 
 
 def request_case_run(
     session: Session, case_id: int, *, reason: str, now: datetime, event_id: int | None = None
 ) -> None:
-    """Leave a durable "case needs a run" row; the runner picks it up. Never calls Prefect."""
-    session.add(CaseRun(case_id=case_id, event_id=event_id, reason=reason, requested_at=now))
+    """Queue the outside work this decision calls for and leave a durable "case needs a run" row.
+
+    Both in the caller's transaction; never calls Prefect.
+    """
+    queue_outside_work(session, case_id, now, event_id=event_id)
+    session.add(CaseRun(case_id=case_id, event_id=event_id, reason=reason, requested_at=now, next_attempt_at=now))
 
 
 CLAIM_NEXT_CASE = text(
     """
     WITH next AS (
         SELECT case_id FROM case_runs
-        WHERE status = 'pending' AND case_id <> ALL(CAST(:skip AS int[]))
+        WHERE status = 'pending' AND next_attempt_at <= CAST(:now AS timestamptz)
+          AND case_id <> ALL(CAST(:skip AS int[]))
         ORDER BY id
         LIMIT 1
         FOR UPDATE SKIP LOCKED
@@ -38,14 +55,17 @@ CLAIM_NEXT_CASE = text(
 )
 
 
-def claim_next_case(session: Session, skip: Collection[int] = ()) -> tuple[int, list[int]] | None:
-    """Lock the oldest pending case's run requests (skipping rows another runner holds).
+def claim_next_case(
+    session: Session, skip: Collection[int] = (), *, now: datetime | None = None
+) -> tuple[int, list[int]] | None:
+    """Lock the oldest due case's run requests (skipping rows another runner holds).
 
     The locks last until the caller's transaction ends: a runner that dies releases them and
-    another picks the case up. `skip` leaves out cases (those that failed earlier in this pass).
-    Returns (case_id, run ids) or None when nothing is pending.
+    another picks the case up. `skip` leaves out cases (those that failed earlier in this pass);
+    `now` leaves out requests still backing off (None: all pending requests).
+    Returns (case_id, run ids) or None when nothing is due.
     """
-    rows = session.execute(CLAIM_NEXT_CASE, {"skip": list(skip)}).all()
+    rows = session.execute(CLAIM_NEXT_CASE, {"skip": list(skip), "now": now if now is not None else "infinity"}).all()
     if not rows:
         return None
     return rows[0].case_id, [row.id for row in rows]
@@ -54,7 +74,7 @@ def claim_next_case(session: Session, skip: Collection[int] = ()) -> tuple[int, 
 def finish_case_runs(session: Session, run_ids: list[int], *, now: datetime, flow_run_id: str | None) -> None:
     session.execute(
         update(CaseRun)
-        .where(CaseRun.id.in_(run_ids))
+        .where(col(CaseRun.id).in_(run_ids))
         .values(status=CaseRunStatus.done, finished_at=now, flow_run_id=flow_run_id, attempts=CaseRun.attempts + 1)
     )
 
@@ -63,14 +83,100 @@ FAIL_RUNS = text(
     """
     UPDATE case_runs SET
         attempts = attempts + 1,
+        failures = failures + CASE WHEN :outage THEN 0 ELSE 1 END,
         last_error = :error,
-        status = CASE WHEN attempts + 1 >= :max_attempts THEN 'failed' ELSE 'pending' END,
-        finished_at = CASE WHEN attempts + 1 >= :max_attempts THEN CAST(:now AS timestamptz) END
+        flow_run_id = coalesce(CAST(:flow_run_id AS text), flow_run_id),
+        status = CASE WHEN NOT :outage AND failures + 1 >= :max_failures THEN 'failed' ELSE 'pending' END,
+        finished_at = CASE WHEN NOT :outage AND failures + 1 >= :max_failures THEN CAST(:now AS timestamptz) END,
+        next_attempt_at = CAST(:now AS timestamptz)
+            + least(CAST(:retry_max AS interval), CAST(:retry_base AS interval) * power(2, least(attempts, 16)))
     WHERE id = ANY(:ids)
     """
 )
 
 
-def fail_case_runs(session: Session, run_ids: list[int], *, now: datetime, error: str) -> None:
-    """Count a failed attempt; after MAX_RUN_ATTEMPTS the request is marked failed for operations."""
-    session.execute(FAIL_RUNS, {"error": error[:1000], "max_attempts": MAX_RUN_ATTEMPTS, "now": now, "ids": run_ids})
+def fail_case_runs(
+    session: Session,
+    run_ids: list[int],
+    *,
+    now: datetime,
+    error: str,
+    outage: bool = False,
+    flow_run_id: str | None = None,
+) -> None:
+    """Record a failed try and back off. An outage never counts; MAX_RUN_FAILURES other failures mark it failed."""
+    session.execute(
+        FAIL_RUNS,
+        {
+            "error": (("outage: " if outage else "") + error)[:1000],
+            "outage": outage,
+            "max_failures": MAX_RUN_FAILURES,
+            "now": now,
+            "ids": run_ids,
+            "flow_run_id": flow_run_id,
+            "retry_base": RETRY_BASE,
+            "retry_max": RETRY_MAX,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run: CaseRun
+
+    def as_dict(self) -> dict:
+        run = self.run
+        return {
+            "run_id": run.id,
+            "case_id": run.case_id,
+            "reason": run.reason,
+            "status": run.status,
+            "requested_at": run.requested_at.isoformat(),
+            "attempts": run.attempts,
+            "failures": run.failures,
+            "next_attempt_at": run.next_attempt_at.isoformat() if run.status == CaseRunStatus.pending else None,
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "flow_run_id": run.flow_run_id,
+            "last_error": run.last_error,
+        }
+
+
+def list_case_runs(
+    session: Session, *, status: str | None = None, case_id: int | None = None, limit: int = 200
+) -> list[RunRow]:
+    """Run requests, oldest waiting first for pending and failed ones, newest first otherwise."""
+    query = select(CaseRun)
+    if status is not None:
+        query = query.where(CaseRun.status == status)
+    if case_id is not None:
+        query = query.where(CaseRun.case_id == case_id)
+    if status in (CaseRunStatus.pending, CaseRunStatus.failed):
+        query = query.order_by(CaseRun.requested_at, CaseRun.id)
+    else:
+        query = query.order_by(col(CaseRun.id).desc())
+    return [RunRow(run) for run in session.exec(query.limit(limit))]
+
+
+def retry_case_runs(
+    session: Session, *, actor: str, now: datetime, run_id: int | None = None, all_failed: bool = False
+) -> list[int]:
+    """Put failed run requests back in the queue (one by id, or every failed one); returns their ids."""
+    if run_id is not None and all_failed:
+        raise InvalidInput("give a run id or --all-failed, not both")
+    if run_id is None and not all_failed:
+        raise InvalidInput("give the id of a failed run request, or --all-failed")
+    query = select(CaseRun).where(CaseRun.status == CaseRunStatus.failed).with_for_update()
+    if run_id is not None:
+        run = session.get(CaseRun, run_id)
+        if run is None:
+            raise NotFound(f"run request {run_id} does not exist")
+        if run.status != CaseRunStatus.failed:
+            raise InvalidInput(f"run request {run_id} is {run.status}, not failed; only failed requests are retried")
+        query = query.where(CaseRun.id == run_id)
+    runs = list(session.exec(query.order_by(CaseRun.id)))
+    for run in runs:
+        run.status, run.finished_at, run.failures, run.next_attempt_at = CaseRunStatus.pending, None, 0, now
+        session.add(run)
+        audit(session, actor=actor, action="case_run.retried", at=now, case_id=run.case_id, run_id=run.id)
+    session.flush()
+    return [run.id for run in runs]
