@@ -7,29 +7,28 @@ import getpass
 import json
 import sys
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from tracking.cases.errors import InvalidInput
+from tracking.clock import moment_or_now
 from tracking.settings import get_settings
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
-def now_or(value: str | None) -> datetime:
-    """`--now` parsed as an aware moment, or the current time."""
-    if value is None:
-        return datetime.now(UTC)
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"--now must be an ISO 8601 date-time, got {value!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+def now_or(value: str | None, *, allow_future: bool = False, option: str = "--now") -> datetime:
+    """`--now` parsed as an aware moment, or the current time.
+
+    A moment more than a day past the wall clock is refused (exit 2) unless `allow_future`
+    (the command's --allow-future); the rule lives in tracking/clock.py.
+    """
+    return moment_or_now(value, option=option, allow_future=allow_future)
+
+
+ALLOW_FUTURE_HELP = "Accept a --now more than a day past the wall clock (simulations)"
 
 
 def actor(value: str | None = None) -> str:
