@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tracking.notify.contacts import InvalidContact, validate_email, validate_region, validate_webhook_url
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,6 +48,8 @@ class Settings(BaseSettings):
         default=None, validation_alias="WORKUP_PATIENT_MESSAGING_WEBHOOK_URL"
     )
     webhook_timeout_seconds: float = Field(default=10.0, validation_alias="WORKUP_WEBHOOK_TIMEOUT_SECONDS")
+    # Fax and phone contacts written without a + country prefix are read in this region (stored as E.164).
+    default_phone_region: str = Field(default="US", validation_alias="WORKUP_DEFAULT_PHONE_REGION")
 
     # Outbox delivery: exponential backoff, then dead-letter.
     delivery_max_attempts: int = Field(default=8, ge=1, validation_alias="WORKUP_DELIVERY_MAX_ATTEMPTS")
@@ -67,6 +73,35 @@ class Settings(BaseSettings):
     delivery_every_seconds: int = Field(default=60, ge=1, validation_alias="WORKUP_DELIVERY_EVERY_SECONDS")
     case_runs_every_seconds: int = Field(default=15, ge=1, validation_alias="WORKUP_CASE_RUNS_EVERY_SECONDS")
     misfire_grace_seconds: int = Field(default=60, ge=1, validation_alias="WORKUP_MISFIRE_GRACE_SECONDS")
+
+    # Recipients are checked with the functions that check facility contacts, so a bad one fails at start.
+    # An empty recipient means "not configured", like an unset one.
+    @field_validator("mail_from", "navigator_email", "escalation_email", mode="before")
+    @classmethod
+    def _email_setting(cls, value: object, info: ValidationInfo) -> object:
+        if value is None or (info.field_name != "mail_from" and isinstance(value, str) and not value.strip()):
+            return None
+        return _setting_checked(lambda: validate_email(str(value), require_dot=False, what=""))
+
+    @field_validator("alert_webhook_url", "patient_messaging_webhook_url", mode="before")
+    @classmethod
+    def _webhook_setting(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return _setting_checked(lambda: validate_webhook_url(str(value), what=""))
+
+    @field_validator("default_phone_region", mode="before")
+    @classmethod
+    def _region_setting(cls, value: object) -> object:
+        return _setting_checked(lambda: validate_region(str(value)))
+
+
+def _setting_checked(check: Callable[[], str]) -> str:
+    """Run a contact check on a setting; the error's place names the environment variable."""
+    try:
+        return check()
+    except InvalidContact as error:
+        raise PydanticCustomError("invalid_setting", "{message}", {"message": str(error)}) from None
 
 
 @lru_cache
