@@ -70,6 +70,13 @@ class MailSink:
     port: int
     received: list[ReceivedMail] = field(default_factory=list)
     controller: Controller | None = None
+    refuse: set[str] = field(default_factory=set)  # recipients answered "550 no such mailbox"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd's hook
+        if address in self.refuse:
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         parsed = email.message_from_bytes(envelope.original_content or envelope.content)

@@ -34,7 +34,7 @@ def test_prior_film_request_email_reaches_the_facility(committed, now, smtp, con
     facility = FacilityRef(name="Mail Imaging", channel="email", contact="films@mail-imaging.test")
     case_id = opened_with_requests(committed, now, [facility], read=True)
     report = deliver_due(committed, now)
-    assert report.as_dict() == {"delivered": 2, "retrying": 0, "dead": 0}  # the request and the letter-due notice
+    assert report.as_dict() == {"delivered": 2, "retrying": 0, "waiting": 0, "dead": 0}  # request and letter notice
     by_recipient = {mail.recipients[0]: mail for mail in smtp.received}
     request = by_recipient["films@mail-imaging.test"]
     assert request.subject == f"Request for prior mammograms, reference BW-{case_id}-{request_facility(committed)}"
@@ -52,33 +52,43 @@ def request_facility(engine) -> int:
 
 
 def test_server_down_then_back_delivers_exactly_once(committed, now, smtp, configure):
-    configure(WORKUP_DELIVERY_BACKOFF_SECONDS=60)
+    """An SMTP server that is away makes rows wait, however long, without using up their attempts."""
+    configure(WORKUP_DELIVERY_BACKOFF_SECONDS=60, WORKUP_DELIVERY_MAX_ATTEMPTS=3)
     facility = FacilityRef(name="Down Imaging", channel="email", contact="films@down-imaging.test")
     opened_with_requests(committed, now, [facility])
     smtp.stop()
     first = deliver_due(committed, now)
-    assert first.as_dict() == {"delivered": 0, "retrying": 1, "dead": 0}
+    assert first.as_dict() == {"delivered": 0, "retrying": 0, "waiting": 1, "dead": 0}
     with Session(committed) as session:
         row = session.exec(select(Notification)).one()
-        assert (row.attempts, row.next_attempt_at, row.status) == (1, now + timedelta(seconds=60), "pending")
-        assert "SMTP 127.0.0.1" in row.last_error
-    assert deliver_due(committed, now + timedelta(seconds=30)).delivered == 0  # backing off
+        assert (row.attempts, row.failures, row.next_attempt_at, row.status) == (
+            1, 0, now + timedelta(seconds=60), "pending"
+        )  # fmt: skip
+        assert "receiver away: SMTP 127.0.0.1" in row.last_error
+    assert deliver_due(committed, now + timedelta(seconds=30)).waiting == 0  # backing off
     second = deliver_due(committed, now + timedelta(seconds=61))
-    assert second.retrying == 1  # still down: the next wait doubles
+    assert second.waiting == 1  # still down: the next wait doubles
     with Session(committed) as session:
         assert session.exec(select(Notification.next_attempt_at)).one() == now + timedelta(seconds=61 + 120)
+    moment = now + timedelta(seconds=200)
+    for _ in range(10):  # far more tries than WORKUP_DELIVERY_MAX_ATTEMPTS: an outage never dead-letters
+        deliver_due(committed, moment)
+        moment += timedelta(minutes=5)  # the wait is capped at five minutes while the server is away
+    with Session(committed) as session:
+        row = session.exec(select(Notification)).one()
+        assert (row.status, row.attempts, row.failures) == ("pending", 12, 0)
     smtp.start()
-    assert deliver_due(committed, now + timedelta(seconds=200)).delivered == 1
-    assert deliver_due(committed, now + timedelta(days=1)).delivered == 0
+    assert deliver_due(committed, moment).delivered == 1
+    assert deliver_due(committed, moment + timedelta(days=1)).delivered == 0
     assert [mail.recipients for mail in smtp.received] == [["films@down-imaging.test"]]
 
 
-def test_dead_letter_after_the_configured_attempts(committed, now, configure, smtp):
+def test_dead_letter_after_the_configured_refusals(committed, now, configure, smtp):
     configure(WORKUP_DELIVERY_MAX_ATTEMPTS=3, WORKUP_DELIVERY_BACKOFF_SECONDS=1)
-    smtp.stop()
+    smtp.refuse.add("gone@center.test")
     with Session(committed) as session:
         enqueue(
-            session, kind="event_warning", recipients=[Recipient("email", "nav@center.test")], dedupe_key="w:1",
+            session, kind="event_warning", recipients=[Recipient("email", "gone@center.test")], dedupe_key="w:1",
             now=now, payload={"event": "assessment"},
         )  # fmt: skip
         session.commit()
@@ -88,7 +98,8 @@ def test_dead_letter_after_the_configured_attempts(committed, now, configure, sm
         moment += timedelta(hours=1)
     with Session(committed) as session:
         row = session.exec(select(Notification)).one()
-    assert (row.status, row.attempts) == ("dead", 3)
+    assert (row.status, row.attempts, row.failures) == ("dead", 3, 3)
+    assert "recipient refused (550)" in row.last_error
 
 
 def test_webhook_delivery_carries_ids_only(committed, now, webhook, configure):
@@ -105,6 +116,7 @@ def test_webhook_delivery_carries_ids_only(committed, now, webhook, configure):
 
 
 def test_webhook_error_status_is_retried(committed, now, webhook):
+    """503 means "not now": the row waits without counting. 404 means "never": it counts."""
     webhook.status = 503
     with Session(committed) as session:
         enqueue(
@@ -112,7 +124,11 @@ def test_webhook_error_status_is_retried(committed, now, webhook):
             now=now, payload={"event": "assessment"},
         )  # fmt: skip
         session.commit()
-    assert deliver_due(committed, now).retrying == 1
+    assert deliver_due(committed, now).waiting == 1
+    webhook.status = 404
+    assert deliver_due(committed, now + timedelta(hours=1)).retrying == 1
+    with Session(committed) as session:
+        assert session.exec(select(Notification.attempts, Notification.failures)).one() == (2, 1)
     webhook.status = 200
-    assert deliver_due(committed, now + timedelta(hours=1)).delivered == 1
+    assert deliver_due(committed, now + timedelta(hours=2)).delivered == 1
     assert len(webhook.received) == 1

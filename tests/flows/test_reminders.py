@@ -30,11 +30,15 @@ def kinds(session: Session) -> Counter:
 def test_prior_film_chases_over_40_simulated_days(session, now, configure):
     configure(WORKUP_NAVIGATOR_EMAIL="nav@center.test", WORKUP_ESCALATION_EMAIL="lead@center.test")
     case_id = open_case(session, seed_opening(facilities=FACILITIES), actor="nav", now=now).case_id
+    # the first requests are queued by the opening itself, in its transaction
+    assert kinds(session) == Counter({"prior_film_request": 1, "prior_film_manual": 1})
     for day in range(41):
         for hour in (0, 12):  # two reminder runs a day: still one chase per due point
             chase_prior_films(session, now + timedelta(days=day, hours=hour))
     # email facility: chased by email on days 7 and 14; fax facility: a navigator task each time
-    assert kinds(session) == Counter({"prior_film_chase": 2, "prior_film_manual": 2, "prior_film_escalation": 2})
+    assert kinds(session) == Counter(
+        {"prior_film_request": 1, "prior_film_chase": 2, "prior_film_manual": 3, "prior_film_escalation": 2}
+    )
     chases = session.exec(
         select(Notification.recipient, Notification.payload).where(Notification.kind == "prior_film_chase")
     ).all()
@@ -67,7 +71,8 @@ def test_chasing_stops_when_films_arrive_or_are_unobtainable(session, now, confi
     )  # fmt: skip
     for day in range(11, 41):
         chase_prior_films(session, now + timedelta(days=day))
-    assert kinds(session) == Counter({"prior_film_chase": 1, "prior_film_manual": 1})
+    # the first request to each (queued at opening), then one chase each before the films were settled
+    assert kinds(session) == Counter({"prior_film_request": 1, "prior_film_chase": 1, "prior_film_manual": 2})
 
 
 def test_visit_reminders_before_the_6_month_target(session, now, configure, webhook):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import timedelta
+
+import pytest
 
 from sqlalchemy import text
 from sqlmodel import Session, select
@@ -39,7 +42,7 @@ def test_runner_runs_the_workup_flow_once_per_case(prefect_harness, committed, n
         record_event(session, case_id, "magnification_result", SUSPICIOUS_MAG, actor="rad", now=now)
         session.commit()
     result = run_pending_case_runs(now=now)
-    assert result == {"done": 1, "failed": 0}  # two requests for one case: one run
+    assert result == {"done": 1, "failed": 0, "waiting": 0}  # two requests for one case: one run
     assert sorted(mail.recipients[0] for mail in smtp.received) == ["films@flow-imaging.test", "nav@center.test"]
     with committed.connect() as connection:
         runs = connection.execute(text("SELECT status, flow_run_id FROM case_runs ORDER BY id")).all()
@@ -55,9 +58,9 @@ def test_runner_runs_the_workup_flow_once_per_case(prefect_harness, committed, n
     with Session(committed) as session:
         record_event(session, case_id, "ultrasound_result", {"findings": "no mass"}, actor="rad", now=now)
         session.commit()
-    assert run_pending_case_runs(now=now + timedelta(minutes=1)) == {"done": 1, "failed": 0}
+    assert run_pending_case_runs(now=now + timedelta(minutes=1)) == {"done": 1, "failed": 0, "waiting": 0}
     assert len(smtp.received) == 2
-    assert run_pending_case_runs(now=now + timedelta(minutes=2)) == {"done": 0, "failed": 0}
+    assert run_pending_case_runs(now=now + timedelta(minutes=2)) == {"done": 0, "failed": 0, "waiting": 0}
 
 
 def test_a_case_held_by_one_runner_is_skipped_by_another(committed, now):
@@ -90,8 +93,9 @@ def test_a_case_held_by_one_runner_is_skipped_by_another(committed, now):
 
 
 def test_failed_run_is_recorded_and_retried(prefect_harness, committed, now, configure, monkeypatch):
+    """A deterministic failure counts, backs off, and the claimer pass ends Failed; the next pass retries."""
     import flows.workup as workup_module
-    from flows.workup import run_pending_case_runs
+    from flows.workup import CaseRunsFailed, run_pending_case_runs
 
     with Session(committed) as session:
         open_case(session, seed_opening(), actor="nav", now=now)
@@ -101,15 +105,77 @@ def test_failed_run_is_recorded_and_retried(prefect_harness, committed, now, con
         raise RuntimeError("facility directory unavailable")
 
     monkeypatch.setattr(workup_module, "run_case", broken)
-    assert run_pending_case_runs(now=now) == {"done": 0, "failed": 1}
+    with pytest.raises(CaseRunsFailed, match="1 case run"):
+        run_pending_case_runs(now=now)
     with committed.connect() as connection:
-        row = connection.execute(text("SELECT status, attempts, last_error FROM case_runs")).one()
-    assert row == ("pending", 1, "RuntimeError: facility directory unavailable")
+        row = connection.execute(text("SELECT status, attempts, failures, last_error, next_attempt_at FROM case_runs")).one()
+    assert row == ("pending", 1, 1, "RuntimeError: facility directory unavailable", now + timedelta(seconds=15))
     monkeypatch.undo()
-    assert run_pending_case_runs(now=now) == {"done": 1, "failed": 0}
+    assert run_pending_case_runs(now=now) == {"done": 0, "failed": 0, "waiting": 0}  # still backing off
+    assert run_pending_case_runs(now=now + timedelta(minutes=1)) == {"done": 1, "failed": 0, "waiting": 0}
     with Session(committed) as session:
         queued = session.exec(select(Notification.kind, Notification.recipient).order_by(Notification.id)).all()
     assert queued == [
         ("prior_film_request", "films@northside.test"),
         ("prior_film_request", "http://127.0.0.1:9/priors"),
     ]
+
+
+def test_five_deterministic_failures_mark_the_request_failed_and_retry_puts_it_back(
+    prefect_harness, committed, now, monkeypatch
+):
+    import flows.workup as workup_module
+    from flows.workup import CaseRunsFailed, run_pending_case_runs
+    from tracking.runs.service import MAX_RUN_FAILURES, list_case_runs, retry_case_runs
+
+    with Session(committed) as session:
+        case_id = open_case(session, seed_opening(), actor="nav", now=now).case_id
+        session.commit()
+    monkeypatch.setattr(workup_module, "run_case", lambda case_id, moment: 1 / 0)
+    moment = now
+    for _ in range(MAX_RUN_FAILURES + 2):
+        with contextlib.suppress(CaseRunsFailed):
+            run_pending_case_runs(now=moment)
+        moment += timedelta(hours=1)
+    with Session(committed) as session:
+        (failed,) = list_case_runs(session, status="failed")
+        assert (failed.run.case_id, failed.run.failures, failed.run.attempts) == (case_id, 5, 5)
+        assert list_case_runs(session, status="pending") == []
+    monkeypatch.undo()
+    with Session(committed) as session:
+        assert retry_case_runs(session, actor="ops:kim", now=moment, all_failed=True) == [failed.run.id]
+        session.commit()
+    assert run_pending_case_runs(now=moment)["done"] == 1
+    with committed.connect() as connection:
+        audit = connection.execute(text("SELECT actor, action FROM audit_log WHERE action LIKE 'case_run%'")).all()
+    assert audit == [("ops:kim", "case_run.retried")]
+
+
+def test_an_outage_never_counts_and_the_pass_stops_at_it(prefect_harness, committed, now, monkeypatch):
+    """Prefect (or the network) away: every request waits with backoff, none is ever marked failed."""
+    import httpx
+
+    import flows.workup as workup_module
+    from flows.workup import run_pending_case_runs
+
+    with Session(committed) as session:
+        for number in range(3):
+            open_case(session, seed_opening(mrn=f"OUT-{number}"), actor="nav", now=now)
+        session.commit()
+    calls = []
+
+    def away(case_id, moment):
+        calls.append(case_id)
+        raise httpx.ConnectError("All connection attempts failed")
+
+    monkeypatch.setattr(workup_module, "run_case", away)
+    moment = now
+    for _ in range(20):  # four times the old budget of five
+        assert run_pending_case_runs(now=moment)["failed"] == 0
+        moment += timedelta(minutes=5)
+    assert 0 < len(calls) <= 20  # at most one try per pass (the pass stops at the outage), never one per case
+    with committed.connect() as connection:
+        rows = connection.execute(text("SELECT status, failures FROM case_runs ORDER BY id")).all()
+    assert rows == [("pending", 0)] * 3
+    monkeypatch.undo()
+    assert run_pending_case_runs(now=moment) == {"done": 3, "failed": 0, "waiting": 0}

@@ -2,7 +2,8 @@
 and a case whose run request has failed or waited longer than WORKUP_RUN_STALLED_AFTER_MINUTES.
 
 Set-based, one statement, run by the sweep in its transaction. Each alert resolves by itself when
-its cause is gone (the notification is retried and delivered; the case's runs complete). Navigators
+its cause is gone (the notification is retried and delivered, not merely queued again; the case's
+runs complete). Navigators
 are told once per alert. A notification about one of these alerts never raises another alert, so a
 dead navigator mailbox cannot start a chain.
 """
@@ -37,7 +38,8 @@ STUCK = text(
     resolved_delivery AS (
         UPDATE alerts a SET status = 'resolved', resolved_at = CAST(:now AS timestamptz)
         FROM notifications n
-        WHERE a.kind = 'delivery_failed' AND a.status <> 'resolved' AND n.id = a.notification_id AND n.status <> 'dead'
+        WHERE a.kind = 'delivery_failed' AND a.status <> 'resolved' AND n.id = a.notification_id
+          AND n.status = 'delivered'
         RETURNING a.id
     ),
     resolved_runs AS (
@@ -66,14 +68,14 @@ STUCK = text(
         SELECT 'delivery_failed_alert' AS kind, p.channel, p.address, r.case_id, CAST(NULL AS int) AS step_id,
                r.id AS alert_id, d.facility_id,
                jsonb_build_object('undelivered', d.kind, 'facility', f.name) AS payload,
-               'alert:' || r.id || ':raised' AS key
+               'alert:' || r.id || '\\:raised' AS key
         FROM raised_delivery r JOIN dead d ON d.id = r.notification_id
         LEFT JOIN outside_facilities f ON f.id = d.facility_id
         CROSS JOIN people p
         UNION ALL
         SELECT 'run_stalled_alert', p.channel, p.address, r.case_id, NULL, r.id, NULL,
-               jsonb_build_object('run_status', s.status, 'waiting_since', to_char(s.requested_at, 'YYYY-MM-DD HH24:MI')),
-               'alert:' || r.id || ':raised'
+               jsonb_build_object('run_status', s.status, 'waiting_since', to_char(s.requested_at, 'YYYY-MM-DD HH24\\:MI')),
+               'alert:' || r.id || '\\:raised'
         FROM raised_runs r JOIN stalled s ON s.id = r.case_run_id
         CROSS JOIN people p
     ),

@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from tracking.notify.channels import DeliveryFailed, send_email, send_webhook
+from tracking.notify.contacts import InvalidContact, validate_email, validate_webhook_url
 from tracking.notify.models import Notification
 from tracking.notify.render import render
 from tracking.outages import is_outage
@@ -97,6 +98,7 @@ def _attempt(
 ) -> None:
     notification.attempts += 1
     try:
+        _check_address(notification)
         with session.begin_nested():
             message = render(session, notification)
         if notification.channel == "email":
@@ -115,6 +117,17 @@ def _attempt(
         notification.last_error = None
         report.delivered += 1
     session.add(notification)
+
+
+def _check_address(notification: Notification) -> None:
+    """Refuse an address that validation would refuse today (rows may predate it, or be edited by hand)."""
+    try:
+        if notification.channel == "email":
+            validate_email(notification.recipient, require_dot=False, what="recipient")
+        else:
+            validate_webhook_url(notification.recipient)
+    except InvalidContact as error:
+        raise DeliveryFailed(str(error), outage=False) from None
 
 
 def _failed(
