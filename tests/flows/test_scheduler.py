@@ -3,6 +3,7 @@ timers kept in PostgreSQL, one run of a job at a time, and the sweep going on wi
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import prefect
 import pytest
 from sqlalchemy import text
 from sqlmodel import Session, select
@@ -176,7 +178,7 @@ def prefect_api(status_for: dict[str, int]) -> Iterator[str]:
         def answer(self) -> None:
             path = self.path.removeprefix("/api")
             status = next((code for prefix, code in status_for.items() if path.startswith(prefix)), 500)
-            body = b"{}" if status == 200 else b'{"detail": "boom"}'
+            body = json.dumps(prefect.__version__ if path == "/admin/version" else {}).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -207,9 +209,9 @@ def prefect_api_at(url: str) -> Iterator[None]:
 
 
 def overdue_case(engine) -> int:
-    """A case opened 30 days ago and left alone: its magnification views are overdue now."""
+    """A case opened 10 days ago and left alone: its magnification views (due on day 7) are overdue now."""
     with Session(engine) as session:
-        case_id = open_case(session, seed_opening(), actor="test", now=datetime.now(UTC) - timedelta(days=30)).case_id
+        case_id = open_case(session, seed_opening(), actor="test", now=datetime.now(UTC) - timedelta(days=10)).case_id
         session.commit()
     return case_id
 

@@ -17,7 +17,6 @@ from tracking.cases.opening import open_case
 from tracking.cases.recording import record_event
 from tracking.notify.models import Notification
 
-
 CATCH_UP = text(
     "UPDATE case_runs SET status = 'done', attempts = attempts + 1, finished_at = requested_at WHERE status = 'pending'"
 )

@@ -7,7 +7,6 @@ import threading
 from datetime import timedelta
 
 import pytest
-
 from sqlalchemy import text
 from sqlmodel import Session, select
 
@@ -108,7 +107,9 @@ def test_failed_run_is_recorded_and_retried(prefect_harness, committed, now, con
     with pytest.raises(CaseRunsFailed, match="1 case run"):
         run_pending_case_runs(now=now)
     with committed.connect() as connection:
-        row = connection.execute(text("SELECT status, attempts, failures, last_error, next_attempt_at FROM case_runs")).one()
+        row = connection.execute(
+            text("SELECT status, attempts, failures, last_error, next_attempt_at FROM case_runs")
+        ).one()
     assert row == ("pending", 1, 1, "RuntimeError: facility directory unavailable", now + timedelta(seconds=15))
     monkeypatch.undo()
     assert run_pending_case_runs(now=now) == {"done": 0, "failed": 0, "waiting": 0}  # still backing off

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from tracking.alerts.models import Alert
+from tracking.alerts.stuck_work import unresolved_stuck_work
 from tracking.audit import audit
 from tracking.cases.errors import InvalidInput, NotFound
 from tracking.cases.models import Step
@@ -17,17 +18,22 @@ from tracking.pathway.vocabulary import AlertStatus
 @dataclass(frozen=True)
 class AlertRow:
     alert: Alert
-    step_kind: str
-    due_at: datetime
+    step_kind: str | None  # None for alerts about outside work (delivery_failed, run_stalled)
+    due_at: datetime | None
+    headline: str
 
     def as_dict(self) -> dict:
         alert = self.alert
         return {
             "alert_id": alert.id,
+            "kind": alert.kind,
+            "headline": self.headline,
             "case_id": alert.case_id,
             "step_id": alert.step_id,
             "step": self.step_kind,
-            "due_at": self.due_at.isoformat(),
+            "due_at": self.due_at.isoformat() if self.due_at else None,
+            "notification_id": alert.notification_id,
+            "case_run_id": alert.case_run_id,
             "level": alert.level,
             "status": alert.status,
             "raised_at": alert.raised_at.isoformat(),
@@ -42,14 +48,25 @@ class AlertRow:
 def list_alerts(
     session: Session, *, unresolved_only: bool = False, case_id: int | None = None, limit: int = 500
 ) -> list[AlertRow]:
-    """Alerts, highest level and oldest first."""
-    query = select(Alert, Step.kind, Step.due_at).join(Step, Step.id == Alert.step_id)
+    """Alerts, highest level and oldest first, each with a headline in words."""
+    query = select(Alert, Step.kind, Step.due_at).join(Step, Step.id == Alert.step_id, isouter=True)
     if unresolved_only:
         query = query.where(Alert.status != AlertStatus.resolved)
     if case_id is not None:
         query = query.where(Alert.case_id == case_id)
     query = query.order_by(col(Alert.level).desc(), Alert.raised_at, Alert.id).limit(limit)
-    return [AlertRow(alert, kind, due_at) for alert, kind, due_at in session.exec(query)]
+    found = session.exec(query).all()
+    other = [alert.id for alert, kind, _ in found if kind is None]
+    stuck = unresolved_stuck_work(session, alert_ids=other) if other else []
+    headlines = {item.alert_id: item.headline for item in stuck}
+    return [
+        AlertRow(alert, kind, due_at, f"{words(kind)} overdue" if kind else headlines.get(alert.id, alert.kind))
+        for alert, kind, due_at in found
+    ]
+
+
+def words(value: str) -> str:
+    return value.replace("_", " ")
 
 
 def acknowledge_alert(
@@ -71,7 +88,7 @@ def acknowledge_alert(
     if alert is None:
         raise NotFound(f"alert {alert_id} does not exist")
     if alert.status == AlertStatus.resolved:
-        raise InvalidInput(f"alert {alert_id} is already resolved: its step is done")
+        raise InvalidInput(f"alert {alert_id} is already resolved: its cause is gone")
     alert.status = AlertStatus.acknowledged
     alert.acknowledged_by, alert.acknowledged_at, alert.acknowledge_reason = actor, now, reason[:500]
     alert.snoozed_until = snooze_until

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import text
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from tracking.notify import recipients
 from tracking.notify.outbox import insert_from
@@ -32,7 +33,8 @@ STUCK = text(
     stalled AS MATERIALIZED (
         SELECT DISTINCT ON (r.case_id) r.case_id, r.id, r.status, r.requested_at FROM case_runs r
         WHERE r.status = 'failed'
-           OR (r.status = 'pending' AND r.requested_at <= CAST(:now AS timestamptz) - make_interval(mins => :stalled_after))
+           OR (r.status = 'pending'
+               AND r.requested_at <= CAST(:now AS timestamptz) - make_interval(mins => :stalled_after))
         ORDER BY r.case_id, r.id
     ),
     resolved_delivery AS (
@@ -74,7 +76,8 @@ STUCK = text(
         CROSS JOIN people p
         UNION ALL
         SELECT 'run_stalled_alert', p.channel, p.address, r.case_id, NULL, r.id, NULL,
-               jsonb_build_object('run_status', s.status, 'waiting_since', to_char(s.requested_at, 'YYYY-MM-DD HH24\\:MI')),
+               jsonb_build_object('run_status', s.status,
+                                  'waiting_since', to_char(s.requested_at, 'YYYY-MM-DD HH24\\:MI') || ' UTC'),
                'alert:' || r.id || '\\:raised'
         FROM raised_runs r JOIN stalled s ON s.id = r.case_run_id
         CROSS JOIN people p
@@ -106,3 +109,81 @@ def sweep_stuck_work(session: Session, now: datetime, *, settings: Settings | No
         "stalled_after": settings.run_stalled_after_minutes,
     }
     return StuckWorkReport(*session.execute(STUCK, params).one())
+
+
+def headline(alert_kind: str, *, undelivered: str | None = None, facility: str | None = None,
+             run_status: str | None = None, waiting_since: str | None = None) -> str:  # fmt: skip
+    """What a stuck-work alert says, in words: the same sentence on pages, in the CLI and in emails."""
+    if alert_kind == "delivery_failed":
+        what = (undelivered or "message").replace("_", " ")
+        return f"{facility or 'The receiver'} never received the {what}"
+    if run_status == "failed":
+        return "Outside work for this case failed to run (see `workup runs --failed`)"
+    return f"Outside work for this case has waited to run since {waiting_since or 'a while'}"
+
+
+def notice_headline(kind: str, payload: dict[str, Any]) -> str:
+    """The headline of a delivery_failed_alert or run_stalled_alert notification, from its payload."""
+    return headline(
+        "delivery_failed" if kind == "delivery_failed_alert" else "run_stalled",
+        undelivered=payload.get("undelivered"), facility=payload.get("facility"),
+        run_status=payload.get("run_status"), waiting_since=payload.get("waiting_since"),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StuckAlert:
+    alert_id: int
+    case_id: int
+    kind: str
+    status: str
+    raised_at: datetime
+    headline: str
+    notification_id: int | None
+    case_run_id: int | None
+
+
+def unresolved_stuck_work(
+    session: Session, *, case_ids: list[int] | None = None, alert_ids: list[int] | None = None, limit: int = 100
+) -> list[StuckAlert]:
+    """Unresolved delivery_failed and run_stalled alerts (any status when `alert_ids` names them),
+    oldest first, with their headlines."""
+    from tracking.alerts.models import Alert
+    from tracking.cases.models import OutsideFacility
+    from tracking.notify.models import Notification
+    from tracking.runs.models import CaseRun
+
+    query = (
+        select(Alert, Notification.kind, OutsideFacility.name, CaseRun.status, CaseRun.requested_at)
+        .join(Notification, Notification.id == Alert.notification_id, isouter=True)
+        .join(OutsideFacility, OutsideFacility.id == Notification.facility_id, isouter=True)
+        .join(CaseRun, CaseRun.id == Alert.case_run_id, isouter=True)
+        .where(col(Alert.kind).in_(("delivery_failed", "run_stalled")))
+        .order_by(Alert.raised_at, Alert.id)
+        .limit(limit)
+    )
+    if alert_ids is not None:
+        query = query.where(col(Alert.id).in_(alert_ids))
+    else:
+        query = query.where(Alert.status != "resolved")
+    if case_ids is not None:
+        query = query.where(col(Alert.case_id).in_(case_ids))
+    return [
+        StuckAlert(
+            alert.id,
+            alert.case_id,
+            alert.kind,
+            alert.status,
+            alert.raised_at,
+            headline(
+                alert.kind,
+                undelivered=undelivered,
+                facility=facility,
+                run_status=run_status,
+                waiting_since=f"{requested_at:%Y-%m-%d %H:%M} UTC" if requested_at else None,
+            ),
+            alert.notification_id,
+            alert.case_run_id,
+        )  # fmt: skip
+        for alert, undelivered, facility, run_status, requested_at in session.exec(query)
+    ]

@@ -145,9 +145,10 @@ def escalation_rules(pathways: list[Pathway]) -> str:
 
 
 def alert_recipients(settings: Settings) -> str:
-    return json.dumps(
-        [row for level in (1, 2, 3) for row in recipients.as_rows(recipients.for_alert_level(level, settings), level=level)]
-    )
+    rows = []
+    for level in (1, 2, 3):
+        rows += recipients.as_rows(recipients.for_alert_level(level, settings), level=level)
+    return json.dumps(rows)
 
 
 def sweep_overdue(

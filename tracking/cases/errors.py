@@ -36,4 +36,10 @@ class VersionConflict(WorkupError):
 
 
 class IdempotencyKeyReused(WorkupError):
+    """The idempotency key first came with a different request; the message names the key (exit 2, HTTP 422)."""
+
     exit_code = 2
+
+    def __init__(self, message: str, *, key: str | None = None):
+        self.key = key
+        super().__init__(message)

@@ -6,13 +6,23 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from sqlmodel import Session, select
 
 from tracking.audit import audit
 from tracking.cases.errors import GuardRefused, IdempotencyKeyReused, InvalidInput
 from tracking.cases.models import Case, CaseEvent, OutsideFacility, Patient, Step
-from tracking.cases.state import apply_decision, event_by_key, jsonable, lock_idempotency_key
+from tracking.cases.state import (
+    apply_decision,
+    clean_idempotency_key,
+    event_by_key,
+    jsonable,
+    lock_idempotency_key,
+    request_hash,
+    same_request_or_refuse,
+)
+from tracking.notify.contacts import InvalidContact, validate_contact
 from tracking.pathway.decision import OpeningFacts, Refusal
 from tracking.pathway.definition import find_pathway
 from tracking.pathway.engine import plan_opening
@@ -36,6 +46,18 @@ class FacilityRef(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     channel: FacilityChannel | None = None
     contact: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _contact_deliverable(self) -> FacilityRef:
+        """A contact that could never be delivered to is refused here (tracking/notify/contacts.py)."""
+        if self.channel is not None and self.contact is not None:
+            try:
+                self.contact = validate_contact(self.channel, self.contact)
+            except InvalidContact as error:
+                raise PydanticCustomError(
+                    "invalid_contact", "{message}", {"message": f"facility {self.name!r}: {error}"}
+                ) from None
+        return self
 
 
 class CaseOpening(BaseModel):
@@ -84,13 +106,26 @@ def open_case(
     now: datetime,
     idempotency_key: str | None = None,
 ) -> OpenedCase:
-    """Open a case and create the pathway's immediate steps, in the caller's transaction."""
+    """Open a case and create the pathway's immediate steps, in the caller's transaction.
+
+    A repeated idempotency key with the same opening (see `opening_hash`) returns the first result;
+    with a different opening, or a key first used for an event, it raises IdempotencyKeyReused.
+    """
+    idempotency_key = clean_idempotency_key(idempotency_key)
+    this_request = opening_hash(opening) if idempotency_key else None
     if idempotency_key:
         lock_idempotency_key(session, idempotency_key)
         existing = event_by_key(session, idempotency_key)
         if existing is not None:
             if existing.kind != EventKind.case_opened:
-                raise IdempotencyKeyReused(f"idempotency key {idempotency_key!r} was used for another event")
+                raise IdempotencyKeyReused(
+                    f"idempotency key {idempotency_key!r} was already used for a {existing.kind} event on case "
+                    f"{existing.case_id}; nothing was saved: send a new key for a new request",
+                    key=idempotency_key,
+                )
+            same_request_or_refuse(
+                existing, idempotency_key, this_request, first_use=f"to open case {existing.case_id}"
+            )
             return _replay(session, existing)
     try:
         pathway = find_pathway(opening.pathway or get_settings().default_pathway)
@@ -143,6 +178,7 @@ def open_case(
         occurred_at=now,
         recorded_at=now,
         idempotency_key=idempotency_key or f"auto:{uuid.uuid4()}",
+        request_hash=this_request,
     )
     session.add(event)
     session.flush()
@@ -150,6 +186,16 @@ def open_case(
     request_case_run(session, case.id, reason="case_opened", now=now, event_id=event.id)
     audit(session, actor=actor, action="case.opened", at=now, case_id=case.id, event_id=event.id)
     return OpenedCase(case.id, event.id, [step.id for step in steps], list(decision.warnings))
+
+
+def opening_hash(opening: CaseOpening) -> str:
+    """What makes two openings "the same request" under one idempotency key: the validated fields.
+
+    After validation (names and MRN stripped, BI-RADS upper-cased, contacts normalised), every field
+    counts, defaults included; who sends it and when does not. So a retry from the CLI, a JSON file
+    or the API with the same content replays, and any changed field is refused.
+    """
+    return request_hash({"request": "open_case", "opening": opening.model_dump(mode="json")})
 
 
 def _replay(session: Session, event: CaseEvent) -> OpenedCase:

@@ -12,11 +12,20 @@ from sqlmodel import Session, select
 from tracking.audit import audit
 from tracking.cases.errors import GuardRefused, IdempotencyKeyReused, InvalidInput, NotFound, VersionConflict
 from tracking.cases.models import Case, CaseEvent, Step
-from tracking.cases.state import apply_decision, case_state, event_by_key, jsonable, lock_idempotency_key
+from tracking.cases.state import (
+    apply_decision,
+    case_state,
+    clean_idempotency_key,
+    event_by_key,
+    jsonable,
+    lock_idempotency_key,
+    request_hash,
+    same_request_or_refuse,
+)
 from tracking.pathway.decision import NewEvent, Refusal
-from tracking.pathway.definition import find_pathway
+from tracking.pathway.definition import Pathway, find_pathway
 from tracking.pathway.engine import decide
-from tracking.pathway.fields import FieldRefused, parse_moment
+from tracking.pathway.fields import FieldRefused, normalise_event_data, parse_moment
 from tracking.runs.service import request_case_run
 
 
@@ -48,21 +57,26 @@ def record_event(
 ) -> RecordedEvent:
     """Record one event on a case in the caller's transaction; refuse without writing anything.
 
-    A repeated idempotency key returns the first result. With `expected_version`, a case changed
-    since the caller read it raises VersionConflict instead of overwriting.
+    A repeated idempotency key with the same request (see `event_request_hash`) returns the first
+    result; with a different request it raises IdempotencyKeyReused. With `expected_version`, a case
+    changed since the caller read it raises VersionConflict instead of overwriting.
     """
+    idempotency_key = clean_idempotency_key(idempotency_key)
     if idempotency_key is not None:
-        idempotency_key = idempotency_key.strip()
-        if not idempotency_key or len(idempotency_key) > 200:
-            raise InvalidInput("an idempotency key must be 1 to 200 characters")
         lock_idempotency_key(session, idempotency_key)
         existing = event_by_key(session, idempotency_key)
         if existing is not None:
-            if existing.case_id != case_id or existing.kind != kind:
+            first_use = f"for a {existing.kind} event on case {existing.case_id}"
+            if existing.request_hash is None and (existing.case_id != case_id or existing.kind != kind):
                 raise IdempotencyKeyReused(
-                    f"idempotency key {idempotency_key!r} was already used for a {existing.kind} event "
-                    f"on case {existing.case_id}"
+                    f"idempotency key {idempotency_key!r} was already used {first_use}; nothing was saved: "
+                    "send a new key for a new request",
+                    key=idempotency_key,
                 )
+            requested = session.get(Case, case_id)
+            pathway = find_pathway(requested.pathway_name, requested.pathway_version) if requested else None
+            this_request = event_request_hash(pathway, case_id, kind, data, occurred_at)
+            same_request_or_refuse(existing, idempotency_key, this_request, first_use=first_use)
             return _replay(session, existing)
     case = session.exec(select(Case).where(Case.id == case_id).with_for_update()).first()
     if case is None:
@@ -77,6 +91,7 @@ def record_event(
     except FieldRefused as refused:
         raise InvalidInput(str(refused.refusal)) from None
     pathway = find_pathway(case.pathway_name, case.pathway_version)
+    this_request = event_request_hash(pathway, case_id, kind, data, occurred_at) if idempotency_key else None
     decision = decide(pathway, case_state(session, case), NewEvent(kind, data, moment), now)
     if isinstance(decision, Refusal):
         raise GuardRefused(decision)
@@ -90,6 +105,7 @@ def record_event(
         occurred_at=moment,
         recorded_at=now,
         idempotency_key=idempotency_key or f"auto:{uuid.uuid4()}",
+        request_hash=this_request,
     )
     session.add(event)
     session.flush()
@@ -97,6 +113,34 @@ def record_event(
     request_case_run(session, case.id, reason=kind, now=now, event_id=event.id)
     audit(session, actor=actor, action="event.recorded", at=now, case_id=case.id, event_id=event.id, kind=kind)
     return RecordedEvent(case.id, event.id, case.version, [step.id for step in created], event.outcome)
+
+
+def event_request_hash(
+    pathway: Pathway | None, case_id: int, kind: str, data: Any, occurred_at: datetime | str | None
+) -> str:
+    """What makes two events "the same request" under one idempotency key.
+
+    The case id, the event kind, the data as the pathway validates it (so "4b" and "4B", or " x "
+    and "x", are the same; data the pathway refuses counts as given) and occurred_at as the caller
+    gave it: absent stays absent (a retry at another moment still replays), a given moment counts
+    as that instant in UTC whatever its notation. Who records it and when it is received do not
+    count. The API, the CLI (--data or --file) and the web form (its one-time token) therefore
+    replay a repeated request, and any change of case, kind, a field value or occurred_at is refused.
+    """
+    rule = pathway.events.get(kind) if pathway is not None else None
+    try:
+        clean = normalise_event_data(pathway, rule, data) if rule is not None else data
+    except FieldRefused:
+        clean = data
+    moment: Any = occurred_at
+    if occurred_at is not None:
+        try:
+            moment = parse_moment(occurred_at, "occurred_at")
+        except FieldRefused:
+            moment = str(occurred_at)
+    return request_hash(
+        {"request": "record_event", "case_id": case_id, "kind": kind, "data": clean, "occurred_at": moment}
+    )
 
 
 def _replay(session: Session, event: CaseEvent) -> RecordedEvent:

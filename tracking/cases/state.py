@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session, select
 
+from tracking.cases.errors import IdempotencyKeyReused, InvalidInput
 from tracking.cases.models import Case, CaseEvent, PriorFilmRequest, Step
 from tracking.pathway.decision import CaseState, Decision, HistoryEntry, StepState
 from tracking.pathway.vocabulary import CaseStatus, PriorFilmStatus, StepKind, StepStatus
@@ -27,6 +30,16 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def clean_idempotency_key(key: str | None) -> str | None:
+    """A caller's idempotency key without surrounding whitespace; refuse a blank or over-long one."""
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > 200:
+        raise InvalidInput("an idempotency key must be 1 to 200 characters")
+    return key
+
+
 def lock_idempotency_key(session: Session, key: str) -> None:
     """Serialise callers using the same key until this transaction ends."""
     session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
@@ -34,6 +47,22 @@ def lock_idempotency_key(session: Session, key: str) -> None:
 
 def event_by_key(session: Session, key: str) -> CaseEvent | None:
     return session.exec(select(CaseEvent).where(CaseEvent.idempotency_key == key)).first()
+
+
+def request_hash(request: dict[str, Any]) -> str:
+    """SHA-256 (hex) of a request's canonical JSON: sorted keys, no spaces, moments as ISO 8601 UTC."""
+    canonical = json.dumps(jsonable(request), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def same_request_or_refuse(existing: CaseEvent, key: str, this_request: str, *, first_use: str) -> None:
+    """Refuse a key that first came with another request; rows from before request hashes replay as before."""
+    if existing.request_hash is not None and existing.request_hash != this_request:
+        raise IdempotencyKeyReused(
+            f"idempotency key {key!r} was already used {first_use} with a different request; "
+            "nothing was saved: send a new key for a new request",
+            key=key,
+        )
 
 
 def case_steps(session: Session, case_id: int) -> list[Step]:

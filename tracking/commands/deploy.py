@@ -9,19 +9,22 @@ from tracking.commands.common import console, print_json, table
 
 
 class PrefectUnavailable(WorkupError):
-    """The Prefect API could not be reached or refused the request."""
+    """The Prefect API could not be reached or refused the request (flows/deployments.py raises it too)."""
 
     exit_code = 7
 
 
 def deploy(
     work_pool: str = typer.Option("workup", "--work-pool", help="Prefect work pool (type process) to deploy to"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Only check config/prefect.yaml; contact no Prefect API"),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Only check config/prefect.yaml and config/prefect-automations.yaml; contact no API"
+    ),
     as_json: bool = typer.Option(False, "--json", help="JSON for scripts"),
 ) -> None:
-    """Create or update the Prefect deployments in config/prefect.yaml, with their schedules."""
+    """Create or update the Prefect deployments of config/prefect.yaml (with `prefect deploy`) and the
+    automations of config/prefect-automations.yaml (runs whose heartbeats stop are marked Crashed)."""
     import httpx
-    from prefect.deployments.runner import DeploymentApplyError
+    from prefect.exceptions import PrefectHTTPStatusError
     from prefect.settings import PREFECT_API_URL
 
     from flows.deployments import deploy_all
@@ -33,15 +36,21 @@ def deploy(
             "without a Prefect server the embedded scheduler runs the flows"
         )
     try:
-        rows = deploy_all(work_pool=work_pool, dry_run=dry_run)
-    except (httpx.HTTPError, DeploymentApplyError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        result = deploy_all(work_pool=work_pool, dry_run=dry_run)
+    except (httpx.HTTPError, PrefectHTTPStatusError) as error:
+        text = str(error).strip()
+        reason = text.splitlines()[0] if text else type(error).__name__
         raise PrefectUnavailable(f"Prefect API unavailable at {api_url}: {reason}") from None
     if as_json:
-        print_json(rows)
+        print_json(result)
         return
-    title = f"Deployments on work pool {work_pool!r}" + (" (dry run: nothing registered)" if dry_run else "")
-    result = table(title, ["Deployment", "Flow", "Entrypoint", "Schedule", "Id"])
-    for row in rows:
-        result.add_row(row["name"], row["flow"], row["entrypoint"], row["schedule"], row["id"] or "-")
-    console.print(result)
+    suffix = " (dry run: nothing registered)" if dry_run else ""
+    deployments = table(f"Deployments on work pool {work_pool!r}{suffix}", ["Deployment", "Flow", "Entrypoint",
+                                                                            "Schedule", "Id"])  # fmt: skip
+    for row in result["deployments"]:
+        deployments.add_row(row["name"], row["flow"], row["entrypoint"], row["schedule"], row["id"] or "-")
+    console.print(deployments)
+    automations = table(f"Automations{suffix}", ["Automation", "Rule", "Id", "Change"])
+    for row in result["automations"]:
+        automations.add_row(row["name"], row["rule"], row["id"] or "-", row["change"] or "-")
+    console.print(automations)

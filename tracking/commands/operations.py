@@ -43,7 +43,7 @@ def alerts(
     if as_json:
         print_json([row.as_dict() for row in rows])
         return
-    grid = table("Alerts", ["Alert", "Case", "Step", "Due", "Level", "Status", "Raised", "Acknowledged"])
+    grid = table("Alerts", ["Alert", "Case", "What", "Due", "Level", "Status", "Raised", "Acknowledged"])
     for row in rows:
         alert = row.alert
         ack = f"{alert.acknowledged_by}: {alert.acknowledge_reason}" if alert.acknowledged_by else ""
@@ -51,7 +51,7 @@ def alerts(
             ack += f" (snoozed to {alert.snoozed_until:%Y-%m-%d})"
         level = f"[bold red]level {alert.level}[/]" if alert.status == "open" else f"level {alert.level}"
         grid.add_row(
-            str(alert.id), str(alert.case_id), words(row.step_kind), f"{row.due_at:%Y-%m-%d}", level,
+            str(alert.id), str(alert.case_id), row.headline, f"{row.due_at:%Y-%m-%d}" if row.due_at else "", level,
             words(alert.status), f"{alert.raised_at:%Y-%m-%d %H:%M}", ack,
         )  # fmt: skip
     console.print(grid if rows else "No alerts.")
@@ -78,33 +78,80 @@ def ack(
     )
 
 
-def _run_until_signalled(start, stop) -> None:
-    done = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: done.set())
-    start()
+def _run_until_signalled(start, stop, run=None) -> None:
+    """start(), then run() (default: wait), until SIGTERM or SIGINT; stop() however it ends.
+
+    The handlers go in before start(), so a signal during a slow start (the Prefect child takes
+    seconds) stops cleanly too. uvicorn, inside run(), installs its own handlers, shuts down on the
+    signal, puts ours back and raises the signal again: it lands here, and stop() runs.
+    """
+
+    class Stopped(BaseException):
+        pass
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+
+    def stopping(*_) -> None:
+        for signum in signals:  # a second signal must not cut stop() short
+            signal.signal(signum, signal.SIG_IGN)
+        raise Stopped
+
+    for signum in signals:
+        signal.signal(signum, stopping)
     try:
-        done.wait()
+        start()
+        if run is not None:
+            run()
+        else:
+            while True:
+                signal.pause()
+    except Stopped:
+        pass
     finally:
+        for signum in signals:
+            signal.signal(signum, signal.SIG_IGN)
         stop()
 
 
 def _embedded_scheduler():
+    """(start, stop) for the embedded scheduler and, unless PREFECT_API_URL is set, its Prefect server child.
+
+    start() starts the Prefect child first (from the main thread: its PDEATHSIG is bound to the
+    starting thread), then the scheduler; stop() stops the scheduler, then the Prefect child.
+    """
     from flows.runtime import use_local_prefect
     from tracking.scheduler import EmbeddedScheduler, default_jobs
 
     settings = get_settings()
     url = database_url()
-    where = use_local_prefect(url, str(settings.workup_home.resolve()))
-    console.print(f"Embedded scheduler: one leader per database; flow runs recorded in {where}.")
-    return EmbeddedScheduler(url, settings, default_jobs(settings))
+    running: dict[str, object] = {}
+
+    def start() -> None:
+        where, running["prefect"] = use_local_prefect(settings.workup_home.resolve())
+        console.print(f"Embedded scheduler: one leader per database; flow runs recorded in {where}.")
+        running["scheduler"] = EmbeddedScheduler(url, settings, default_jobs(settings))
+        running["scheduler"].start()
+
+    def stop() -> None:
+        try:
+            if running.get("scheduler") is not None:
+                running["scheduler"].stop()
+        finally:
+            if running.get("prefect") is not None:
+                running["prefect"].stop()
+
+    return start, stop
 
 
 def scheduler() -> None:
     """Run the embedded scheduler alone (one leader per database; others wait in standby)."""
-    embedded = _embedded_scheduler()
-    console.print("Embedded scheduler started (Ctrl-C to stop).")
-    _run_until_signalled(embedded.start, embedded.stop)
+    start, stop = _embedded_scheduler()
+
+    def started() -> None:
+        start()
+        console.print("Embedded scheduler started (Ctrl-C to stop).")
+
+    _run_until_signalled(started, stop)
 
 
 def serve(
@@ -115,13 +162,11 @@ def serve(
     """Serve the web app, with the embedded scheduler unless WORKUP_SCHEDULER_ENABLED=false."""
     import uvicorn
 
-    embedded = _embedded_scheduler() if get_settings().scheduler_enabled else None
-    if embedded:
-        embedded.start()
-    console.print(f"Serving the dashboard on http://{host}:{port}/ (sign in at http://{host}:{port}/login).")
-    try:
+    start, stop = _embedded_scheduler() if get_settings().scheduler_enabled else (lambda: None, lambda: None)
+
+    def run() -> None:
+        console.print(f"Serving the dashboard on http://{host}:{port}/ (sign in at http://{host}:{port}/login).")
         uvicorn.run("tracking.web.app:create_app", factory=True, host=host, port=port, workers=workers,
                     log_level="warning")  # fmt: skip
-    finally:
-        if embedded:
-            embedded.stop()
+
+    _run_until_signalled(start, stop, run)

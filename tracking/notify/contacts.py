@@ -133,7 +133,7 @@ def validate_phone(value: str, *, channel: str = "phone", region: str | None = N
 
 def validate_postal_address(value: str) -> str:
     """A non-empty postal address; CR LF and CR become LF, other control characters are refused."""
-    text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
+    text = value.replace("\r\n", "\n").replace("\r", "\n").strip(" \n")
     if not text:
         raise InvalidContact(f"post contact {value!r} is not a valid postal address: it is empty")
     for ch in text:

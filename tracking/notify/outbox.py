@@ -38,7 +38,7 @@ def insert_from(source: str) -> str:
     RETURNING id"""
 
 
-MESSAGES_FROM_JSON = f"""(
+MESSAGES_FROM_JSON = """(
     SELECT * FROM jsonb_to_recordset(CAST(:messages AS jsonb)) AS r(
         kind text, channel text, address text, case_id int, step_id int, alert_id int, facility_id int,
         payload jsonb, key text)

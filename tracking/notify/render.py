@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from tracking.alerts.stuck_work import STUCK_WORK_NOTICES, notice_headline
 from tracking.cases.models import Case, OutsideFacility, Patient, Step
 from tracking.notify.models import Notification
 from tracking.settings import get_settings
@@ -26,8 +27,8 @@ SUBJECTS = {
     "event_warning": "Case {case_id}: please review the {event}",
     "followup_reminder": "Case {case_id}: {step} coming up on {target}",
     "contact_letter": "Case {case_id}: letter to the patient about a missed {step}",
-    "delivery_failed_alert": "Case {case_id}: {receiver} never received the {undelivered}",
-    "run_stalled_alert": "Case {case_id}: its workup run is {run_status} (waiting since {waiting_since})",
+    "delivery_failed_alert": "Case {case_id}: {headline}",
+    "run_stalled_alert": "Case {case_id}: {headline}",
 }
 
 
@@ -47,7 +48,8 @@ def render(session: Session, notification: Notification) -> Message:
     facts: dict[str, Any] = {key: words(value) for key, value in payload.items()}
     facts["case_id"] = notification.case_id
     facts.setdefault("reference", f"BW-{notification.case_id}-{notification.facility_id or 0}")
-    facts.setdefault("receiver", facts.get("facility") or "the receiver")
+    if notification.kind in STUCK_WORK_NOTICES:
+        facts["headline"] = notice_headline(notification.kind, payload)
     if notification.step_id is not None and "step" not in payload:
         step = session.get(Step, notification.step_id)
         facts["step"] = words(step.kind) if step else "step"

@@ -68,7 +68,7 @@ CHASE = text(
                                   'reference', 'BW-' || p.case_id || '-' || p.facility_id)
                || CASE WHEN p.n = 0 THEN jsonb_build_object('purpose', 'first request')
                        ELSE jsonb_build_object('attempt', p.n, 'purpose', 'chase ' || p.n) END AS payload,
-               'priors:' || p.request_id || CASE WHEN p.n = 0 THEN ':request' ELSE ':chase:' || p.n END AS key
+               'priors:' || p.request_id || CASE WHEN p.n = 0 THEN '\\:request' ELSE ':chase:' || p.n END AS key
         FROM points p
         LEFT JOIN people n ON NOT p.automatic
         WHERE p.automatic OR n.address IS NOT NULL
@@ -142,9 +142,7 @@ def chase_prior_films(
     return ChaseReport(chases=chases, requests_chased=requests, escalations=escalations)
 
 
-def request_prior_films(
-    session: Session, case_id: int, now: datetime, *, settings: Settings | None = None
-) -> int:
+def request_prior_films(session: Session, case_id: int, now: datetime, *, settings: Settings | None = None) -> int:
     """Queue the first request to each facility the case is waiting on; returns how many were new."""
     settings = settings or get_settings()
     rules = chase_rules(all_pathways())

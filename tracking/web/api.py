@@ -1,8 +1,9 @@
 """The JSON API under /api, for machine clients (API tokens) and scripts. OpenAPI at /openapi.json.
 
 Errors are JSON `{"error": ..., "guard": ..., "field": ...}`: 401 not signed in, 403 role,
-404 unknown, 409 stale version or reused idempotency key, 422 invalid or refused by the pathway,
-503 database unavailable. A refused request writes nothing.
+404 unknown, 409 stale version, 422 invalid, refused by the pathway, or an idempotency key first
+used with a different request (the error names the key), 503 database unavailable. A refused
+request writes nothing.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from tracking.web.deps import NowDep, Reader, SessionDep, require
 
 router = APIRouter(prefix="/api", tags=["api"])
 
-STATUS = {NotFound: 404, VersionConflict: 409, IdempotencyKeyReused: 409, GuardRefused: 422, InvalidInput: 422}
+STATUS = {NotFound: 404, VersionConflict: 409, IdempotencyKeyReused: 422, GuardRefused: 422, InvalidInput: 422}
 
 
 def refused(error: WorkupError) -> JSONResponse:

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from tracking.alerts.service import acknowledge_alert
 from tracking.audit import audit
-from tracking.cases.errors import NotFound, VersionConflict, WorkupError
+from tracking.cases.errors import IdempotencyKeyReused, NotFound, VersionConflict, WorkupError
 from tracking.cases.models import Case
 from tracking.cases.queries import case_history
 from tracking.cases.recording import record_event
@@ -199,13 +199,21 @@ async def submit_event(request: Request, case_id: int, session: SessionDep, now:
     except WorkupError as refused:
         session.rollback()
         pathway_refusal = getattr(refused, "refusal", None)
+        reused = isinstance(refused, IdempotencyKeyReused)  # this form was already saved with other values
+        message = pathway_refusal.message if pathway_refusal else str(refused)
+        if reused:
+            message = (
+                "This form was already saved with other values; nothing more was saved. Reload the case to see "
+                "what was recorded, or send the form again to record these values as a new event."
+            )
         refusal = {
             "guard": pathway_refusal.guard if pathway_refusal else None,
-            "message": pathway_refusal.message if pathway_refusal else str(refused),
+            "message": message,
             "conflict": isinstance(refused, VersionConflict),
         }
+        token = str(uuid.uuid4()) if reused else form.get("token") or str(uuid.uuid4())
         form_context = {"rule": rule, "widgets": field_widgets(pathway, rule), "values": form, "refusal": refusal,
-                        "token": form.get("token") or str(uuid.uuid4())}  # fmt: skip
+                        "token": token}  # fmt: skip
         if request.headers.get("HX-Request"):
             return page(request, "event_form.html", case=case, **form_context)
         context = load_case_page(session, case_id, signed, now)
