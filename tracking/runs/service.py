@@ -180,3 +180,18 @@ def retry_case_runs(
         audit(session, actor=actor, action="case_run.retried", at=now, case_id=run.case_id, run_id=run.id)
     session.flush()
     return [run.id for run in runs]
+
+
+def stuck_case_runs(session: Session, now: datetime, *, waited_minutes: int, limit: int = 200) -> list[RunRow]:
+    """Failed run requests and pending ones older than `waited_minutes`, oldest first."""
+    cutoff = now - timedelta(minutes=waited_minutes)
+    query = (
+        select(CaseRun)
+        .where(
+            (CaseRun.status == CaseRunStatus.failed)
+            | ((CaseRun.status == CaseRunStatus.pending) & (CaseRun.requested_at <= cutoff))
+        )
+        .order_by(CaseRun.requested_at, CaseRun.id)
+        .limit(limit)
+    )
+    return [RunRow(run) for run in session.exec(query)]

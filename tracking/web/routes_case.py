@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
 from tracking.alerts.service import acknowledge_alert
+from tracking.alerts.stuck_work import unresolved_stuck_work
 from tracking.audit import audit
 from tracking.cases.errors import IdempotencyKeyReused, NotFound, VersionConflict, WorkupError
 from tracking.cases.models import Case
@@ -118,6 +119,7 @@ def load_case_page(session: Session, case_id: int, signed, now) -> dict[str, Any
     ]
     next_steps = [item for item in steps if item["late"] and not item["screening"]]
     steps_by_id = {item["step"].id: item for item in steps}
+    stuck_by_id = {item.alert_id: item for item in unresolved_stuck_work(session, case_ids=[case_id])}
     navigator = session.get(User, case.navigator_id) if case.navigator_id else None
     return {
         "history": history,
@@ -128,9 +130,14 @@ def load_case_page(session: Session, case_id: int, signed, now) -> dict[str, Any
         "steps": steps,
         "next_steps": next_steps,
         "alerts": [
-            {"alert": alert, "step": steps_by_id[alert.step_id]}
+            {"alert": alert, "step": steps_by_id[alert.step_id], "title": steps_by_id[alert.step_id]["title"]}
             for alert in history.alerts
-            if alert.status != "resolved"
+            if alert.status != "resolved" and alert.step_id in steps_by_id
+        ]
+        + [
+            {"alert": alert, "step": None, "title": stuck_by_id[alert.id].headline}
+            for alert in history.alerts
+            if alert.id in stuck_by_id
         ],
         "timeline": case_timeline(history, runs, notes, pathway),
         "events": recordable_events(pathway, signed.user.role),

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from sqlmodel import func, select
 
 from tracking.audit import audit
 from tracking.cases.operations import (
@@ -27,6 +28,10 @@ from tracking.cases.operations import (
     timeliness,
     view_rows,
 )
+from tracking.notify.models import Notification
+from tracking.pathway.vocabulary import NotificationStatus
+from tracking.runs.service import stuck_case_runs
+from tracking.settings import get_settings
 from tracking.users.roles import EXPORT
 from tracking.web.charts import Bar, Marker, edges_buckets, histogram, position
 from tracking.web.deps import NowDep, Reader, SessionDep, require
@@ -93,6 +98,8 @@ def ops_page(request: Request, session: SessionDep, now: NowDep, signed: Reader)
     lost = view_rows(session, "lost_to_follow_up")
     priors = view_rows(session, "priors_outstanding")
     measures = timeliness(session, now)
+    stuck_runs = stuck_case_runs(session, now, waited_minutes=get_settings().run_stalled_after_minutes)
+    dead_letters = session.exec(select(func.count()).where(Notification.status == NotificationStatus.dead)).one()
     audit(session, actor=signed.user.username, action="ops.viewed", at=now, overdue=table.total, lost=len(lost),
           priors=len(priors))  # fmt: skip
     session.commit()
@@ -109,6 +116,9 @@ def ops_page(request: Request, session: SessionDep, now: NowDep, signed: Reader)
         imaging_chart=imaging_to_biopsy_chart(measures),
         diagnosis_chart=finding_to_diagnosis_chart(measures),
         exports=EXPORTS,
+        stuck_runs=stuck_runs,
+        dead_letters=dead_letters,
+        stalled_after=get_settings().run_stalled_after_minutes,
     )
 
 

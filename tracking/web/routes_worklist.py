@@ -11,9 +11,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlmodel import col, select
 
+from tracking.alerts.stuck_work import unresolved_stuck_work
 from tracking.audit import audit
 from tracking.cases.errors import InvalidInput
-from tracking.cases.models import OutsideFacility
+from tracking.cases.models import Case, OutsideFacility, Patient
 from tracking.cases.queries import COUNT_CAP, LATENESS, WorklistFilters, worklist
 from tracking.pathway.definition import find_pathway
 from tracking.pathway.vocabulary import StepKind
@@ -26,6 +27,7 @@ from tracking.web.templating import page
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
+STUCK_SHOWN = 20
 
 
 def _filters(step: str | None, navigator: str | None, facility: int | None, late: str | None, mine: bool, user):
@@ -57,6 +59,25 @@ def navigator_names(session) -> list[str]:
     return list(session.exec(query.order_by(User.username)))
 
 
+def stuck_work_rows(session, navigator: str | None) -> list[dict]:
+    """Outside work that never happened (dead letters, stalled runs), with the patient's name."""
+    stuck = unresolved_stuck_work(session, limit=STUCK_SHOWN)
+    if not stuck:
+        return []
+    query = (
+        select(Case.id, Patient.family_name, Patient.given_name, User.username)
+        .join(Patient, Patient.id == Case.patient_id)
+        .join(User, User.id == Case.navigator_id, isouter=True)
+        .where(col(Case.id).in_({item.case_id for item in stuck}))
+    )
+    people = {case_id: (f"{family}, {given}", user) for case_id, family, given, user in session.exec(query)}
+    return [
+        {"alert": item, "patient": people[item.case_id][0]}
+        for item in stuck
+        if navigator is None or people[item.case_id][1] == navigator
+    ]
+
+
 @router.get("/worklist")
 def worklist_page(
     request: Request,
@@ -79,11 +100,13 @@ def worklist_page(
         )  # fmt: skip
     except InvalidInput as invalid:
         rows, total, error = [], 0, str(invalid)
+    stuck = stuck_work_rows(session, signed.user.username if mine else None)
     session.commit()  # the audit row of this view
     pathway = find_pathway(get_settings().default_pathway)
     pages = max(1, ceil(total / PAGE_SIZE))
     context = {
         "rows": [present(row, pathway, now) for row in rows],
+        "stuck": stuck,
         "total": total,
         "count_cap": COUNT_CAP,
         "page": page_number,

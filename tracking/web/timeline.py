@@ -27,8 +27,9 @@ def words(value: object) -> str:
 def case_timeline(history, runs, notifications, pathway: Pathway) -> list[Entry]:
     entries = [_event(event, pathway) for event in history.events]
     for alert in history.alerts:
-        step = f"step {alert.step_id}"
-        entries.append(Entry(alert.raised_at, "alert", f"Overdue alert raised (level {alert.level})", step, "sweep"))
+        step = f"step {alert.step_id}" if alert.step_id else words(alert.kind)
+        raised = "Overdue alert raised" if alert.kind == "overdue_step" else f"Alert raised: {words(alert.kind)}"
+        entries.append(Entry(alert.raised_at, "alert", f"{raised} (level {alert.level})", step, "sweep"))
         if alert.escalated_at:
             entries.append(Entry(alert.escalated_at, "alert", f"Alert escalated to level {alert.level}", step, "sweep"))
         if alert.acknowledged_at:
@@ -42,7 +43,8 @@ def case_timeline(history, runs, notifications, pathway: Pathway) -> list[Entry]
                 )  # fmt: skip
             )
         if alert.resolved_at:
-            entries.append(Entry(alert.resolved_at, "alert", "Alert resolved: the step is done", step, "sweep"))
+            cause = "the step is done" if alert.kind == "overdue_step" else "its cause is gone"
+            entries.append(Entry(alert.resolved_at, "alert", f"Alert resolved: {cause}", step, "sweep"))
     for note in notifications:
         title = f"{words(note.kind)} to {note.recipient} ({DELIVERY_STATE[note.status]})"
         entries.append(Entry(note.delivered_at or note.created_at, "notification", title, note.last_error or "",
