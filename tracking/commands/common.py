@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from tracking.cases.errors import InvalidInput
 from tracking.clock import moment_or_now
 from tracking.settings import get_settings
 
@@ -63,3 +64,16 @@ def table(title: str, columns: list[str]) -> Table:
 
 def words(value: str | None) -> str:
     return (value or "").replace("_", " ")
+
+
+def listing_group(help_text: str):
+    """A command group that lists when called alone (`workup runs`) and has subcommands (`workup runs retry`)."""
+    import typer
+
+    return typer.Typer(help=help_text, invoke_without_command=True, no_args_is_help=False)
+
+
+def one_status(failed: bool, pending: bool) -> None:
+    """--failed and --pending exclude each other."""
+    if failed and pending:
+        raise InvalidInput("give --failed or --pending, not both")

@@ -7,17 +7,13 @@ from datetime import UTC, datetime
 import typer
 from sqlmodel import col, select
 
-from tracking.commands.common import actor, console, print_json, table, words
+from tracking.commands.common import actor, console, listing_group, one_status, print_json, table, words
 from tracking.db import session_scope
 from tracking.notify.dead_letters import retry_dead_notifications
 from tracking.notify.models import Notification
 from tracking.pathway.vocabulary import NotificationStatus
 
-app = typer.Typer(
-    help="The notification outbox: list it, send dead-lettered notifications again.",
-    invoke_without_command=True,
-    no_args_is_help=False,
-)
+app = listing_group("The notification outbox: list it, send dead-lettered notifications again.")
 
 
 @app.callback()
@@ -31,8 +27,7 @@ def outbox(
     """Show the notification outbox (no patient data: case ids and steps only)."""
     if context.invoked_subcommand is not None:
         return
-    if failed and pending:
-        raise typer.BadParameter("give --failed or --pending, not both")
+    one_status(failed, pending)
     query = select(Notification).order_by(col(Notification.id).desc()).limit(limit)
     if failed:
         query = query.where(Notification.status == NotificationStatus.dead)

@@ -6,16 +6,12 @@ from datetime import UTC, datetime
 
 import typer
 
-from tracking.commands.common import actor, console, print_json, table, words
+from tracking.commands.common import actor, console, listing_group, one_status, print_json, table, words
 from tracking.db import session_scope
 from tracking.pathway.vocabulary import CaseRunStatus
 from tracking.runs.service import list_case_runs, retry_case_runs
 
-app = typer.Typer(
-    help="Case run requests: list failed or waiting ones, retry failed ones.",
-    invoke_without_command=True,
-    no_args_is_help=False,
-)
+app = listing_group("Case run requests: list failed or waiting ones, retry failed ones.")
 
 
 @app.callback()
@@ -30,8 +26,7 @@ def runs(
     """List case run requests (newest first; waiting and failed ones oldest first)."""
     if context.invoked_subcommand is not None:
         return
-    if failed and pending:
-        raise typer.BadParameter("give --failed or --pending, not both")
+    one_status(failed, pending)
     status = CaseRunStatus.failed if failed else CaseRunStatus.pending if pending else None
     with session_scope() as session:
         rows = [row.as_dict() for row in list_case_runs(session, status=status, case_id=case_id, limit=limit)]

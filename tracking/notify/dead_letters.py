@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from tracking.audit import audit
-from tracking.cases.errors import InvalidInput, NotFound
+from tracking.given_up import given_up_rows
 from tracking.notify.models import Notification
 from tracking.pathway.vocabulary import NotificationStatus
 
@@ -19,19 +19,10 @@ def retry_dead_notifications(
 
     Their failure count starts again; the delivery_failed alert resolves once one is delivered.
     """
-    if notification_id is not None and all_dead:
-        raise InvalidInput("give a notification id or --all-failed, not both")
-    if notification_id is None and not all_dead:
-        raise InvalidInput("give the id of a dead-lettered notification, or --all-failed")
-    query = select(Notification).where(Notification.status == NotificationStatus.dead).with_for_update()
-    if notification_id is not None:
-        found = session.get(Notification, notification_id)
-        if found is None:
-            raise NotFound(f"notification {notification_id} does not exist")
-        if found.status != NotificationStatus.dead:
-            raise InvalidInput(f"notification {notification_id} is {found.status}, not dead-lettered")
-        query = query.where(Notification.id == notification_id)
-    rows = list(session.exec(query.order_by(Notification.id)))
+    rows = given_up_rows(
+        session, Notification, given_up=NotificationStatus.dead, item_id=notification_id, everything=all_dead,
+        noun="notification",
+    )  # fmt: skip
     for row in rows:
         row.status, row.failures, row.next_attempt_at = NotificationStatus.pending, 0, now
         session.add(row)

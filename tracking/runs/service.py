@@ -16,7 +16,7 @@ from sqlalchemy import text, update
 from sqlmodel import Session, col, select
 
 from tracking.audit import audit
-from tracking.cases.errors import InvalidInput, NotFound
+from tracking.given_up import given_up_rows
 from tracking.pathway.vocabulary import CaseRunStatus
 from tracking.runs.models import CaseRun
 from tracking.runs.outside_work import queue_outside_work
@@ -161,19 +161,9 @@ def retry_case_runs(
     session: Session, *, actor: str, now: datetime, run_id: int | None = None, all_failed: bool = False
 ) -> list[int]:
     """Put failed run requests back in the queue (one by id, or every failed one); returns their ids."""
-    if run_id is not None and all_failed:
-        raise InvalidInput("give a run id or --all-failed, not both")
-    if run_id is None and not all_failed:
-        raise InvalidInput("give the id of a failed run request, or --all-failed")
-    query = select(CaseRun).where(CaseRun.status == CaseRunStatus.failed).with_for_update()
-    if run_id is not None:
-        run = session.get(CaseRun, run_id)
-        if run is None:
-            raise NotFound(f"run request {run_id} does not exist")
-        if run.status != CaseRunStatus.failed:
-            raise InvalidInput(f"run request {run_id} is {run.status}, not failed; only failed requests are retried")
-        query = query.where(CaseRun.id == run_id)
-    runs = list(session.exec(query.order_by(CaseRun.id)))
+    runs = given_up_rows(
+        session, CaseRun, given_up=CaseRunStatus.failed, item_id=run_id, everything=all_failed, noun="run request"
+    )
     for run in runs:
         run.status, run.finished_at, run.failures, run.next_attempt_at = CaseRunStatus.pending, None, 0, now
         session.add(run)
