@@ -73,10 +73,7 @@ def default_jobs(settings: Settings) -> list[Job]:
         Job("run_pending_case_runs", settings.case_runs_every_seconds, run_pending_case_runs),
         Job("sweep_overdue_steps", settings.sweep_every_seconds, sweep_overdue_steps, sweep_without_prefect),
         Job("send_reminders", settings.reminders_every_seconds, send_reminders, reminders_without_prefect),
-        Job(
-            "deliver_notifications", settings.delivery_every_seconds, deliver_notifications,
-            delivery_without_prefect,
-        ),  # fmt: skip
+        Job("deliver_notifications", settings.delivery_every_seconds, deliver_notifications, delivery_without_prefect),
     ]
 
 

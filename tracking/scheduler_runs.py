@@ -21,9 +21,7 @@ class SchedulerJobRun(SQLModel, table=True):
     last_outcome: str | None = Field(default=None, sa_type=String(20), nullable=True)
     last_error: str | None = Field(default=None, sa_type=String(1000), nullable=True)
 
-    __table_args__ = (
-        CheckConstraint("last_outcome IN ('succeeded', 'failed')", name="last_outcome"),
-    )
+    __table_args__ = (CheckConstraint("last_outcome IN ('succeeded', 'failed')", name="last_outcome"),)
 
 
 # The database's clock, not this host's: schedulers on several hosts agree on how long ago a run began.

