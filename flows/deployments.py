@@ -121,8 +121,8 @@ def _read_yaml(path: Path) -> Any:
 
 def _check_with_prefect(path: Path, document: dict) -> None:
     """What `prefect deploy` itself checks first (it skips a file that fails, with a warning only)."""
-    from pydantic import ValidationError
     from prefect.cli.deploy._models import PrefectYamlModel
+    from pydantic import ValidationError
 
     try:
         PrefectYamlModel.model_validate(document)
@@ -164,8 +164,8 @@ def planned_deployments(path: Path = PREFECT_FILE) -> list[PlannedDeployment]:
 
 def planned_automations(path: Path = AUTOMATIONS_FILE) -> list:
     """The automations of the file as Prefect's AutomationCore models; raises InvalidInput."""
-    from pydantic import ValidationError
     from prefect.events.schemas.automations import AutomationCore
+    from pydantic import ValidationError
 
     document = _read_yaml(path)
     entries = document.get("automations") if isinstance(document, dict) else None

@@ -169,11 +169,11 @@ def test_overdue_json_csv_and_filters(workup):
 
 
 def test_demo_loads_once_and_worklist_puts_seed_on_top(workup, committed):
-    first = workup("demo")
+    first = workup("demo", "--force")  # DATABASE_URL names the test database
     assert first.returncode == 0, first.stderr
     cases_after_first = count(committed, "cases")
     events_after_first = count(committed, "case_events")
-    assert workup("demo").returncode == 0
+    assert workup("demo", "--force").returncode == 0
     assert (count(committed, "cases"), count(committed, "case_events")) == (cases_after_first, events_after_first)
     assert cases_after_first >= 10
     worklist = json.loads(workup("worklist", "--json").stdout)
