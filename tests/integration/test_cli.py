@@ -150,8 +150,8 @@ def test_case_open_from_json_file(workup, tmp_path):
 
 def test_overdue_json_csv_and_filters(workup):
     case_id = open_seed(workup)["case_id"]
-    later = "2099-01-01T00:00:00+00:00"
-    as_json = json.loads(workup("overdue", "--json", "--now", later).stdout)
+    later = "2099-01-01T00:00:00+00:00"  # a simulation: far past the wall clock, so --allow-future
+    as_json = json.loads(workup("overdue", "--json", "--now", later, "--allow-future").stdout)
     assert {row["step"] for row in as_json} == {
         "magnification_views",
         "ultrasound",
@@ -161,10 +161,11 @@ def test_overdue_json_csv_and_filters(workup):
     }
     assert all(row["case_id"] == case_id for row in as_json)
     assert [row["due_at"] for row in as_json] == sorted(row["due_at"] for row in as_json)
-    rows = list(csv.DictReader(io.StringIO(workup("overdue", "--csv", "--step", "ultrasound", "--now", later).stdout)))
+    ultrasound = workup("overdue", "--csv", "--step", "ultrasound", "--now", later, "--allow-future")
+    rows = list(csv.DictReader(io.StringIO(ultrasound.stdout)))
     assert [(row["case_id"], row["step"]) for row in rows] == [(str(case_id), "ultrasound")]
     assert json.loads(workup("overdue", "--json").stdout) == []  # nothing is overdue the day it opens
-    table = workup("overdue", "--now", later, "--older-than", "1")
+    table = workup("overdue", "--now", later, "--allow-future", "--older-than", "1")
     assert table.returncode == 0 and "OVERDUE" in table.stdout
 
 

@@ -11,10 +11,10 @@ def test_sweep_alerts_ack_and_outbox(workup):  # noqa: F811
     opened = json.loads(workup("case", "open", *SEED_FLAGS, "--json").stdout)
     opened_at = opened["case"]["opened_at"]
     env = {"WORKUP_NAVIGATOR_EMAIL": "nav@center.test"}
-    first = workup("sweep", "--now", _plus_days(opened_at, 8), "--json", env=env)
+    first = workup("sweep", "--now", _plus_days(opened_at, 8), "--allow-future", "--json", env=env)
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["raised"] == 1
-    again = json.loads(workup("sweep", "--now", _plus_days(opened_at, 8), "--json", env=env).stdout)
+    again = json.loads(workup("sweep", "--now", _plus_days(opened_at, 8), "--allow-future", "--json", env=env).stdout)
     assert again == {"resolved": 0, "reopened": 0, "raised": 0, "escalated": 0, "notifications": 0}
     alerts = json.loads(workup("alerts", "--open", "--json").stdout)
     assert [(alert["step"], alert["level"], alert["status"]) for alert in alerts] == [
