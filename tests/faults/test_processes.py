@@ -40,8 +40,10 @@ GONE_SECONDS = 20  # the issue's deadline: nothing of the group remains 20 s aft
 
 
 def is_prefect_server(pid: int) -> bool:
+    """Ours (`prefect server start`) or Prefect's own temporary one (uvicorn ...prefect.server.api.server)."""
     words = command_line(pid)
-    return "prefect" in " ".join(words) and "server" in words and "start" in words
+    ours = "prefect" in " ".join(words) and "server" in words and "start" in words
+    return ours or any("prefect.server.api.server" in word for word in words)
 
 
 def prefect_port(pid: int) -> int:
