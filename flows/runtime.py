@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from flows.prefect_child import PrefectChild
+from tracking.clock import moment_or_now, parse_moment
 
 
 def flow_now(now: datetime | str | None) -> datetime:
-    """The injected clock, or the current time."""
-    if now is None:
-        return datetime.now(UTC)
+    """The injected clock (at most a day past the wall clock: no alert is dated in the future), or now."""
     if isinstance(now, str):
-        now = datetime.fromisoformat(now.replace("Z", "+00:00"))
-    return now if now.tzinfo else now.replace(tzinfo=UTC)
+        now = parse_moment(now, option="now")
+    return moment_or_now(now, option="now")
 
 
 def use_local_prefect(home: str | Path) -> tuple[str, PrefectChild | None]:

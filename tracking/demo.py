@@ -284,6 +284,9 @@ def load_demo(session: Session, now: datetime) -> list[int]:
             now=opened_at,
             idempotency_key=f"demo:{demo.key}:open",
         )
+        case_ids.append(opened.case_id)
+        if opened.replayed:
+            continue  # loaded before: its events carry dates relative to that load, so they are not sent again
         for number, (day, kind, data) in enumerate(demo.events):
             at = opened_at + timedelta(days=day, hours=10)
             record_event(
@@ -295,7 +298,6 @@ def load_demo(session: Session, now: datetime) -> list[int]:
                 now=at,
                 idempotency_key=f"demo:{demo.key}:{number}:{kind}",
             )
-        case_ids.append(opened.case_id)
     _assign(session, case_ids)
     return case_ids
 

@@ -133,8 +133,12 @@ def test_prior_film_request_rules(session, seeded, sets, constraint):
 
 
 ALERT_INSERT = (
-    "INSERT INTO alerts (step_id, case_id, level, status, raised_at) "
-    "VALUES (:step_id, :case_id, :level, :status, now())"
+    "INSERT INTO alerts (kind, step_id, case_id, level, status, raised_at) "
+    "VALUES ('overdue_step', :step_id, :case_id, :level, :status, now())"
+)
+KIND_INSERT = (
+    "INSERT INTO alerts (kind, step_id, notification_id, case_run_id, case_id, level, status, raised_at) "
+    "VALUES (:kind, :step, :notification, :run, :case_id, 1, 'open', now())"
 )
 
 
@@ -157,6 +161,62 @@ def test_at_most_one_unresolved_alert_per_step(session, seeded):
 )
 def test_alert_rules(session, seeded, level, status, constraint):
     violates(session, ALERT_INSERT, {**seeded, "level": level, "status": status}, constraint)
+
+
+@pytest.mark.parametrize(
+    ("kind", "names", "constraint"),
+    [
+        ("overdue_step", {}, "step_iff_overdue_step"),  # an overdue alert names its step
+        ("run_stalled", {"step": True, "run": True}, "step_iff_overdue_step"),  # only overdue alerts have a step
+        ("delivery_failed", {}, "delivery_failed_names_it"),  # a delivery alert names its notification
+        ("run_stalled", {}, "run_stalled_names_it"),  # a stalled-run alert names its run request
+        ("paging", {}, "ck_alerts_kind"),
+    ],
+)
+def test_alert_kind_rules(session, seeded, kind, names, constraint):
+    run = session.execute(text("SELECT id FROM case_runs WHERE case_id = :case_id LIMIT 1"), seeded).scalar_one()
+    params = {"kind": kind, "step": seeded["step_id"] if names.get("step") else None, "notification": None,
+              "run": run if names.get("run") else None, "case_id": seeded["case_id"]}  # fmt: skip
+    violates(session, KIND_INSERT, params, constraint)
+
+
+def test_one_unresolved_alert_per_dead_notification_and_per_stalled_case(session, seeded):
+    notification = session.execute(
+        text(
+            "INSERT INTO notifications (kind, channel, recipient, case_id, payload, dedupe_key, status, attempts, "
+            "failures, next_attempt_at, created_at) VALUES ('event_warning', 'email', 'n@x.test', :case_id, '{}', "
+            "'k', 'dead', 3, 3, now(), now()) RETURNING id"
+        ),
+        seeded,
+    ).scalar_one()
+    run = session.execute(text("SELECT id FROM case_runs WHERE case_id = :case_id LIMIT 1"), seeded).scalar_one()
+    base = {"step": None, "case_id": seeded["case_id"]}
+    session.execute(text(KIND_INSERT), {**base, "kind": "delivery_failed", "notification": notification, "run": None})
+    violates(session, KIND_INSERT, {**base, "kind": "delivery_failed", "notification": notification, "run": None},
+             "uq_alerts_one_unresolved_per_notification")  # fmt: skip
+    session.execute(text(KIND_INSERT), {**base, "kind": "run_stalled", "notification": None, "run": run})
+    violates(session, KIND_INSERT, {**base, "kind": "run_stalled", "notification": None, "run": run},
+             "uq_alerts_one_unresolved_stalled_run_per_case")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("table", "sets", "constraint"),
+    [
+        ("notifications", "failures = attempts + 1", "ck_notifications_failures_within_attempts"),
+        ("case_runs", "failures = -1", "ck_case_runs_failures_within_attempts"),
+    ],
+)
+def test_failure_counts_stay_within_attempts(session, seeded, table, sets, constraint):
+    if table == "notifications":
+        session.execute(
+            text(
+                "INSERT INTO notifications (kind, channel, recipient, case_id, payload, dedupe_key, status, attempts, "
+                "failures, next_attempt_at, created_at) VALUES ('event_warning', 'email', 'n@x.test', :case_id, "
+                "'{}', 'k2', 'pending', 0, 0, now(), now())"
+            ),
+            seeded,
+        )
+    violates(session, f"UPDATE {table} SET {sets} WHERE case_id = :case_id", seeded, constraint)
 
 
 def test_patient_mrn_unique_and_facility_channel_checked(session, seeded):

@@ -30,10 +30,11 @@ def refuse_a_real_database(force: bool) -> None:
 def demo(
     now: str | None = typer.Option(None, "--now", help="Load as if it were this ISO moment"),
     force: bool = typer.Option(False, "--force", help="Load into the DATABASE_URL database too (not just embedded)"),
+    allow_future: bool = typer.Option(False, "--allow-future", help="Accept a --now more than a day ahead"),
 ) -> None:
     """Load synthetic demo cases in every pathway branch, some overdue. Loading twice changes nothing."""
     refuse_a_real_database(force)
-    moment = now_or(now)
+    moment = now_or(now, allow_future=allow_future)
     with session_scope() as session:
         users = load_demo_users(session, moment)
         case_ids = load_demo(session, moment)
