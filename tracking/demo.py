@@ -11,10 +11,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 
 from tracking.cases.opening import CaseOpening, FacilityRef, open_case
 from tracking.cases.recording import record_event
+from tracking.pathway.vocabulary import CaseRunStatus
+from tracking.runs.models import CaseRun
 
 DEMO_ACTOR = "demo-loader"
 
@@ -298,8 +301,21 @@ def load_demo(session: Session, now: datetime) -> list[int]:
                 now=at,
                 idempotency_key=f"demo:{demo.key}:{number}:{kind}",
             )
+    _requested_now(session, case_ids, now)
     _assign(session, case_ids)
     return case_ids
+
+
+def _requested_now(session: Session, case_ids: list[int], now: datetime) -> None:
+    """The demo's clinical dates are in the past, but its run requests are made by this load, now.
+
+    Otherwise every demo case would show a stalled run request until the runner's first pass.
+    """
+    session.execute(
+        update(CaseRun)
+        .where(col(CaseRun.case_id).in_(case_ids), CaseRun.status == CaseRunStatus.pending, CaseRun.requested_at < now)
+        .values(requested_at=now, next_attempt_at=now)
+    )
 
 
 def _assign(session: Session, case_ids: list[int]) -> None:
