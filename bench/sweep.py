@@ -19,8 +19,8 @@ from tracking.settings import get_settings
 
 FLOOR = text(
     """
-    INSERT INTO alerts (step_id, case_id, level, status, raised_at)
-    SELECT s.id, s.case_id, 1, 'open', CAST(:now AS timestamptz)
+    INSERT INTO alerts (kind, step_id, case_id, level, status, raised_at)
+    SELECT 'overdue_step', s.id, s.case_id, 1, 'open', CAST(:now AS timestamptz)
     FROM steps s
     WHERE s.status IN ('pending', 'scheduled') AND s.due_at < CAST(:now AS timestamptz)
     ON CONFLICT (step_id) WHERE status <> 'resolved' DO NOTHING
