@@ -14,8 +14,8 @@ from sqlalchemy import create_engine, text
 
 CHECK = text(
     """
-    INSERT INTO alerts (step_id, case_id, level, status, raised_at)
-    SELECT s.id, s.case_id, 1, 'open', CAST(:now AS timestamptz) FROM steps s
+    INSERT INTO alerts (kind, step_id, case_id, level, status, raised_at)
+    SELECT 'overdue_step', s.id, s.case_id, 1, 'open', CAST(:now AS timestamptz) FROM steps s
     WHERE s.case_id = :case_id AND s.status IN ('pending', 'scheduled') AND s.due_at < CAST(:now AS timestamptz)
     ON CONFLICT (step_id) WHERE status <> 'resolved' DO NOTHING
     """
