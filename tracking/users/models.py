@@ -39,7 +39,8 @@ class UserSession(SQLModel, table=True):
     token_hash: str = Field(sa_type=String(64), unique=True, nullable=False)
     csrf_token: str = Field(sa_type=String(64), nullable=False)
     created_at: datetime = moment()
-    expires_at: datetime = moment()
+    expires_at: datetime = moment()  # the absolute timeout
+    last_seen_at: datetime = moment()  # for the idle timeout
     ended_at: datetime | None = moment(nullable=True)
 
 

@@ -114,6 +114,7 @@ def start_session(session: Session, user: User, *, now: datetime) -> tuple[str, 
         csrf_token=secrets.token_urlsafe(32),
         created_at=now,
         expires_at=now + SESSION_LIFETIME,
+        last_seen_at=now,
     )
     session.add(row)
     session.flush()
