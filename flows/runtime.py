@@ -9,10 +9,15 @@ from pathlib import Path
 
 from flows.prefect_child import PrefectChild
 from tracking.clock import moment_or_now, parse_moment
+from tracking.logs import install as install_log_scrubber
 
 
 def flow_now(now: datetime | str | None) -> datetime:
-    """The injected clock (at most a day past the wall clock: no alert is dated in the future), or now."""
+    """The injected clock (at most a day past the wall clock: no alert is dated in the future), or now.
+
+    Every flow calls this first, so it also puts the log scrubber on the handlers Prefect set up.
+    """
+    install_log_scrubber()
     if isinstance(now, str):
         now = parse_moment(now, option="now")
     return moment_or_now(now, option="now")

@@ -73,7 +73,8 @@ def stop_embedded(home: Path) -> bool:
 
 @lru_cache(maxsize=4)
 def engine_for(url: str, pool_size: int = 5) -> Engine:
-    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size * 2)
+    # hide_parameters: a failed statement's error names no value (patient data stays in `patients`)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size * 2, hide_parameters=True)
 
 
 def get_engine() -> Engine:

@@ -190,7 +190,9 @@ class EmbeddedScheduler:
         self.settings = settings
         self.jobs = jobs
         self.standby_poll_seconds = standby_poll_seconds
-        self._engine: Engine = create_engine(url, poolclass=pool.NullPool, connect_args=LOCK_CONNECT_ARGS)
+        self._engine: Engine = create_engine(
+            url, poolclass=pool.NullPool, connect_args=LOCK_CONNECT_ARGS, hide_parameters=True
+        )
         self._lock_connection: Connection | None = None
         self._scheduler: BackgroundScheduler | None = None
         self._running = {job.name: threading.Lock() for job in jobs}  # held while a run of the job is going

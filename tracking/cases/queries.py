@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -139,6 +141,16 @@ def _rows(session: Session, query, now: datetime) -> list[StepDue]:
     ]
 
 
+def shown_case_ids(rows: Iterable[Any]) -> list[int]:
+    """The distinct case ids of listed rows (dicts or objects with case_id), for a view's audit row.
+
+    One audit row per view holds them all (`detail.case_ids`, ids only), so "who saw case X" is
+    answerable for list views and exports too (tracking/web/routes_audit.py searches it).
+    """
+    ids = {row["case_id"] if isinstance(row, Mapping) else row.case_id for row in rows}
+    return sorted(case_id for case_id in ids if case_id is not None)
+
+
 def list_overdue(
     session: Session,
     now: datetime,
@@ -161,7 +173,8 @@ def list_overdue(
     if limit:
         query = query.limit(limit)
     rows = _rows(session, query, now)
-    audit(session, actor=actor, action="overdue.listed", at=now, count=len(rows), step_kind=step_kind)
+    audit(session, actor=actor, action="overdue.listed", at=now, count=len(rows), step_kind=step_kind,
+          case_ids=shown_case_ids(rows))  # fmt: skip
     return rows
 
 
@@ -214,7 +227,7 @@ def worklist(
     if filters.navigator:
         matching = matching.join(User, User.id == Case.navigator_id)
     total = session.exec(select(func.count()).select_from(matching.limit(COUNT_CAP + 1).subquery())).one()
-    audit(session, actor=actor, action="worklist.viewed", at=now, count=len(rows))
+    audit(session, actor=actor, action="worklist.viewed", at=now, count=len(rows), case_ids=shown_case_ids(rows))
     return rows, total
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import getpass
 import json
 import sys
@@ -15,6 +14,7 @@ from rich.table import Table
 
 from tracking.cases.errors import InvalidInput
 from tracking.clock import moment_or_now
+from tracking.csv_safe import write_csv
 from tracking.settings import get_settings
 
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -49,10 +49,7 @@ def print_json(data: Any) -> None:
 
 
 def print_csv(rows: Iterable[dict[str, Any]], columns: list[str]) -> None:
-    writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(row)
+    write_csv(sys.stdout, columns, rows)  # formula-leading text is quoted (tracking/csv_safe.py)
 
 
 def table(title: str, columns: list[str]) -> Table:

@@ -12,7 +12,7 @@ from math import ceil
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from tracking.audit import AuditEntry, audit
@@ -33,8 +33,9 @@ class AuditFilters:
     action: str | None = None  # exact, or a prefix when it ends with '*' (e.g. "export.*")
 
     def apply(self, query):
-        if self.case_id is not None:
-            query = query.where(AuditEntry.case_id == self.case_id)
+        if self.case_id is not None:  # the case's own rows, and list views and exports that showed it
+            shown = col(AuditEntry.detail)["case_ids"].contains([self.case_id])
+            query = query.where(or_(AuditEntry.case_id == self.case_id, shown))
         if self.actor:
             query = query.where(func.lower(AuditEntry.actor) == self.actor.lower())
         if self.action:
@@ -70,8 +71,16 @@ def find_entries(session: Session, filters: AuditFilters, *, offset: int, limit:
     return list(session.exec(query.offset(offset).limit(limit))), total
 
 
+CASE_IDS_SHOWN = 12
+
+
 def detail_text(detail: dict | None) -> str:
-    return ", ".join(f"{key}={value}" for key, value in (detail or {}).items())
+    def text(key: str, value) -> str:
+        if key == "case_ids" and isinstance(value, list) and len(value) > CASE_IDS_SHOWN:  # a big page's list
+            return f"{key}=[{', '.join(map(str, value[:CASE_IDS_SHOWN]))}, … {len(value)} cases]"
+        return f"{key}={value}"
+
+    return ", ".join(text(key, value) for key, value in (detail or {}).items())
 
 
 def present(entry: AuditEntry) -> dict:
@@ -145,6 +154,7 @@ def audit_csv(
         return page(request, "error.html", status_code=422, title="Invalid request", message=error)
     entries, _ = find_entries(session, filters, offset=0, limit=CSV_LIMIT)
     audit(session, actor=signed.user.username, action="export.audit", at=now, count=len(entries),
+          case_ids=sorted({entry.case_id for entry in entries if entry.case_id is not None}),
           **filters.as_detail())  # fmt: skip
     session.commit()
     records = [

@@ -5,11 +5,7 @@ Case ids only: no patient name or MRN appears on this page or in its exports.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -28,6 +24,8 @@ from tracking.cases.operations import (
     timeliness,
     view_rows,
 )
+from tracking.cases.queries import shown_case_ids
+from tracking.csv_safe import csv_text
 from tracking.notify.models import Notification
 from tracking.pathway.vocabulary import NotificationStatus
 from tracking.runs.service import stuck_case_runs
@@ -101,7 +99,8 @@ def ops_page(request: Request, session: SessionDep, now: NowDep, signed: Reader)
     stuck_runs = stuck_case_runs(session, now, waited_minutes=get_settings().run_stalled_after_minutes)
     dead_letters = session.exec(select(func.count()).where(Notification.status == NotificationStatus.dead)).one()
     audit(session, actor=signed.user.username, action="ops.viewed", at=now, overdue=table.total, lost=len(lost),
-          priors=len(priors))  # fmt: skip
+          priors=len(priors), case_ids=shown_case_ids([*lost, *priors, *(item.run for item in stuck_runs)]),
+          )  # fmt: skip
     session.commit()
     return page(
         request,
@@ -122,20 +121,9 @@ def ops_page(request: Request, session: SessionDep, now: NowDep, signed: Reader)
     )
 
 
-def csv_value(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return value
-
-
 def csv_response(filename: str, columns: Sequence[str], records: Iterable[dict[str, Any]]) -> Response:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({key: csv_value(value) for key, value in record.items()} for record in records)
-    return Response(buffer.getvalue(), media_type="text/csv",
+    """A CSV download; cells go through tracking/csv_safe.py (no formula a spreadsheet would run)."""
+    return Response(csv_text(columns, records), media_type="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})  # fmt: skip
 
 
@@ -151,6 +139,7 @@ def ops_export(request: Request, name: str, session: SessionDep, now: NowDep, si
     else:
         columns, records = VIEWS[name].columns, view_rows(session, name)
         count = len(records)
-    audit(session, actor=signed.user.username, action=f"export.{name}", at=now, count=count)
+    shown = shown_case_ids(records) if "case_id" in columns else []  # overdue_counts are counts: no case
+    audit(session, actor=signed.user.username, action=f"export.{name}", at=now, count=count, case_ids=shown)
     session.commit()
     return csv_response(f"{name}.csv", columns, records)
