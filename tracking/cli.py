@@ -17,6 +17,7 @@ from tracking.commands.deploy import deploy
 from tracking.commands.operations import alert_app, alerts, scheduler, serve, sweep
 from tracking.commands.overdue import overdue, show_worklist
 from tracking.db import DatabaseUnavailable
+from tracking.logs import install as install_log_scrubber
 from tracking.pathway.definition import PathwayInvalid
 from tracking.pathway.source import PathwayFileError
 
@@ -75,6 +76,7 @@ def describe_integrity(error: IntegrityError) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    install_log_scrubber()  # no patient data in logs (tracking/logs.py)
     try:
         result = app(args=argv, standalone_mode=False)
         return result if isinstance(result, int) else 0

@@ -11,6 +11,7 @@ from tracking.alerts.service import acknowledge_alert, list_alerts
 from tracking.alerts.sweep import sweep_overdue
 from tracking.commands.common import ALLOW_FUTURE_HELP, actor, console, now_or, print_json, table, words
 from tracking.db import database_url, session_scope
+from tracking.logs import install as install_log_scrubber
 from tracking.settings import get_settings
 
 alert_app = typer.Typer(help="Overdue alerts: acknowledge or snooze one.", no_args_is_help=True)
@@ -129,6 +130,7 @@ def _embedded_scheduler():
         where, running["prefect"] = use_local_prefect(settings.workup_home.resolve())
         console.print(f"Embedded scheduler: one leader per database; flow runs recorded in {where}.")
         running["scheduler"] = EmbeddedScheduler(url, settings, default_jobs(settings))
+        install_log_scrubber()  # again: Prefect has configured its logging by now (tracking/logs.py)
         running["scheduler"].start()
 
     def stop() -> None:
@@ -144,6 +146,7 @@ def _embedded_scheduler():
 
 def scheduler() -> None:
     """Run the embedded scheduler alone (one leader per database; others wait in standby)."""
+    install_log_scrubber()
     start, stop = _embedded_scheduler()
 
     def started() -> None:
@@ -160,6 +163,8 @@ def serve(
 ) -> None:
     """Serve the web app, with the embedded scheduler unless WORKUP_SCHEDULER_ENABLED=false."""
     import uvicorn
+
+    install_log_scrubber()  # and create_app() again in each worker, after uvicorn configured its logging
 
     start, stop = _embedded_scheduler() if get_settings().scheduler_enabled else (lambda: None, lambda: None)
 

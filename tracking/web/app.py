@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 
 
 def create_app() -> FastAPI:
+    from tracking.logs import install as install_log_scrubber
     from tracking.web import api, routes_audit, routes_auth, routes_case, routes_ops, routes_worklist
+    from tracking.web.headers import install_security_headers
 
     app = FastAPI(title="breast-workup", version="0.1.0", docs_url="/api/docs", redoc_url=None)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
@@ -77,4 +79,6 @@ def create_app() -> FastAPI:
             return JSONResponse({"error": f"invalid request: {problems}"}, status_code=422)
         return page(request, "error.html", status_code=422, title="Invalid request", message=problems)
 
+    install_security_headers(app)  # tracking/web/headers.py: no-store, CSP, no framing, on every response
+    install_log_scrubber()  # again in each uvicorn worker, after uvicorn set up its logging (tracking/logs.py)
     return app

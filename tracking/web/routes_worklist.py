@@ -15,7 +15,8 @@ from tracking.alerts.stuck_work import unresolved_stuck_work
 from tracking.audit import audit
 from tracking.cases.errors import InvalidInput
 from tracking.cases.models import Case, OutsideFacility, Patient
-from tracking.cases.queries import COUNT_CAP, LATENESS, WorklistFilters, worklist
+from tracking.cases.queries import COUNT_CAP, LATENESS, WorklistFilters, shown_case_ids, worklist
+from tracking.csv_safe import csv_text
 from tracking.pathway.definition import find_pathway
 from tracking.pathway.vocabulary import StepKind
 from tracking.settings import get_settings
@@ -101,6 +102,9 @@ def worklist_page(
     except InvalidInput as invalid:
         rows, total, error = [], 0, str(invalid)
     stuck = stuck_work_rows(session, signed.user.username if mine else None)
+    if stuck:  # the panel names patients too: its cases are shown as well
+        audit(session, actor=signed.user.username, action="worklist.stuck_viewed", at=now, count=len(stuck),
+              case_ids=shown_case_ids(item["alert"] for item in stuck))  # fmt: skip
     session.commit()  # the audit row of this view
     pathway = find_pathway(get_settings().default_pathway)
     pages = max(1, ceil(total / PAGE_SIZE))
@@ -140,13 +144,10 @@ def worklist_csv(
 ):
     filters = _filters(step, navigator, facility, late, mine, signed.user)
     rows, _ = worklist(session, now, actor=signed.user.username, filters=filters, limit=100_000)
-    audit(session, actor=signed.user.username, action="export.worklist", at=now, count=len(rows))
+    audit(session, actor=signed.user.username, action="export.worklist", at=now, count=len(rows),
+          case_ids=shown_case_ids(rows))  # fmt: skip
     session.commit()
-    buffer = io.StringIO()
     columns = ["case_id", "step_id", "step", "laterality", "due_at", "days_overdue", "alert_level", "case_status",
                "birads", "navigator", "mrn", "patient"]  # fmt: skip
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(row.as_dict() for row in rows)
-    return Response(buffer.getvalue(), media_type="text/csv",
+    return Response(csv_text(columns, (row.as_dict() for row in rows)), media_type="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="worklist.csv"'})  # fmt: skip
