@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from math import ceil
 from urllib.parse import urlencode
 
