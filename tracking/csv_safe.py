@@ -36,7 +36,9 @@ def safe_cell(value: Any) -> Any:
 
 def write_csv(stream: IO[str], columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
     """A header, then one line per row (only `columns`, in order), every cell through safe_cell."""
-    writer = csv.DictWriter(stream, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    # RFC 4180 line ends: Python's writer quotes a cell holding a character of the line terminator,
+    # so with "\r\n" a cell with a bare carriage return is quoted too (with "\n" it broke the row)
+    writer = csv.DictWriter(stream, fieldnames=list(columns), extrasaction="ignore", lineterminator="\r\n")
     writer.writeheader()
     wanted = set(columns)
     for row in rows:
