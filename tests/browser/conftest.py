@@ -143,15 +143,27 @@ def browser():
             browser.close()
 
 
+def is_csp_violation(text: str) -> bool:
+    return "Content Security Policy" in text or "Content-Security-Policy" in text
+
+
 @pytest.fixture
 def page(browser, server: str):
-    """A fresh browser context (no cookies) per test, with the server as base URL."""
+    """A fresh browser context (no cookies) per test, with the server as base URL.
+
+    A Content-Security-Policy violation reported on the console fails the test that caused it.
+    """
     context = browser.new_context(base_url=server, viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(10_000)
+    violations: list[str] = []
     try:
-        yield context.new_page()
+        opened = context.new_page()
+        opened.on("console", lambda message: violations.append(f"{opened.url}: {message.text}")
+                  if is_csp_violation(message.text) else None)  # fmt: skip
+        yield opened
     finally:
         context.close()
+    assert not violations, "Content-Security-Policy violations:\n" + "\n".join(violations)
 
 
 @pytest.fixture(scope="session")
