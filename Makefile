@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint bench clean chromium
+.PHONY: run test install lint typecheck bench clean chromium
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "breast-workup needs Python 3.11 or newer")'
@@ -39,9 +39,14 @@ test: $(STAMP) chromium
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
+## lint: ruff check and ruff format --check over the whole tree
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## typecheck: mypy, strict on tracking/pathway (configured in pyproject.toml)
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

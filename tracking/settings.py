@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, ValidationInfo, field_validator
@@ -77,6 +79,25 @@ class Settings(BaseSettings):
     case_runs_every_seconds: int = Field(default=15, ge=1, validation_alias="WORKUP_CASE_RUNS_EVERY_SECONDS")
     misfire_grace_seconds: int = Field(default=60, ge=1, validation_alias="WORKUP_MISFIRE_GRACE_SECONDS")
 
+    # Sign-in and sessions. X-Forwarded-For is believed only from these proxies (addresses or CIDRs,
+    # comma- or space-separated); none by default, so the client address is the connection's peer.
+    trusted_proxies: str = Field(default="", validation_alias="WORKUP_TRUSTED_PROXIES")
+    session_idle_minutes: int = Field(default=30, ge=1, validation_alias="WORKUP_SESSION_IDLE_MINUTES")
+    session_hours: int = Field(default=12, ge=1, validation_alias="WORKUP_SESSION_HOURS")
+
+    @field_validator("trusted_proxies", mode="after")
+    @classmethod
+    def _proxies_setting(cls, value: str) -> str:
+        try:
+            parse_networks(value)
+        except ValueError as error:
+            raise PydanticCustomError("invalid_setting", "{message}", {"message": str(error)}) from None
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return parse_networks(self.trusted_proxies)
+
     # Recipients are checked with the functions that check facility contacts, so a bad one fails at start.
     # An empty recipient means "not configured", like an unset one.
     @field_validator("mail_from", "navigator_email", "escalation_email", mode="before")
@@ -97,6 +118,18 @@ class Settings(BaseSettings):
     @classmethod
     def _region_setting(cls, value: object) -> object:
         return _setting_checked(lambda: validate_region(str(value)))
+
+
+def parse_networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """'10.0.0.1, 192.168.0.0/16' as networks (an address is a network of one)."""
+    networks = []
+    for item in re.split(r"[\s,]+", value.strip()):
+        if item:
+            try:
+                networks.append(ip_network(item, strict=False))
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network (CIDR)") from None
+    return tuple(networks)
 
 
 def _setting_checked(check: Callable[[], str]) -> str:

@@ -54,11 +54,17 @@ class Browser:
         return self.client.post(path, json=body, headers=headers, follow_redirects=False, **kwargs)
 
 
+def login_csrf(client: TestClient) -> str:
+    """The sign-in form's CSRF token (GET /login also sets its cookie on `client`)."""
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+
+
 @pytest.fixture
 def browser_for(app, users):
     def sign_in(role: str) -> Browser:
         client = TestClient(app)
-        response = client.post("/login", data={"username": users[role], "password": PASSWORD}, follow_redirects=False)
+        response = client.post("/login", data={"username": users[role], "password": PASSWORD,
+                                               "csrf_token": login_csrf(client)}, follow_redirects=False)  # fmt: skip
         assert response.status_code == 303, response.text
         page = client.get("/worklist")
         csrf = re.search(r'"X-CSRF-Token": "([^"]+)"', page.text).group(1)

@@ -170,7 +170,8 @@ def serve(
 
     def run() -> None:
         console.print(f"Serving the dashboard on http://{host}:{port}/ (sign in at http://{host}:{port}/login).")
+        # proxy_headers off: the app itself believes X-Forwarded-For only from WORKUP_TRUSTED_PROXIES.
         uvicorn.run("tracking.web.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_level="warning")  # fmt: skip
+                    log_level="warning", proxy_headers=False)  # fmt: skip
 
     _run_until_signalled(start, stop, run)

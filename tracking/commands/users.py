@@ -11,7 +11,7 @@ import typer
 from tracking.cases.errors import InvalidInput
 from tracking.commands.common import actor, console, now_or, print_json, table
 from tracking.db import session_scope
-from tracking.users.service import create_api_token, create_user, disable_user, list_users
+from tracking.users.service import create_api_token, create_user, disable_user, list_users, sign_out_everywhere
 
 app = typer.Typer(help="Users and API tokens.", no_args_is_help=True)
 
@@ -66,6 +66,14 @@ def disable(username: str) -> None:
     with session_scope() as session:
         disable_user(session, username, actor=actor(), now=now_or(None))
     console.print(f"User {username} disabled.")
+
+
+@app.command("sign-out-everywhere")
+def sign_out_everywhere_command(username: str) -> None:
+    """End every browser session of a user (API tokens stay; `user disable` revokes them too)."""
+    with session_scope() as session:
+        ended = sign_out_everywhere(session, username, actor=actor(), now=now_or(None))
+    console.print(f"User {username.strip().lower()}: {ended} session{'' if ended == 1 else 's'} ended.")
 
 
 @app.command("token")

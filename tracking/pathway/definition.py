@@ -212,7 +212,7 @@ class _Builder:
             no_show=no_show,
         )
 
-    def whole_number(self, data: dict, key: str, where: Location, default: int, minimum: int = 0) -> int:
+    def whole_number(self, data: dict[str, Any], key: str, where: Location, default: int, minimum: int = 0) -> int:
         value = data.get(key, default)
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             self.problem((*where, key), f"{key} must be a whole number of at least {minimum}")
@@ -344,7 +344,7 @@ class _Builder:
             actions.append(Action(name=name, value=value, laterality=item.get("laterality"), when=when))
         return tuple(actions)
 
-    def events(self, data: Any, steps: dict[str, StepRule], vocabularies: dict) -> dict[str, EventRule]:
+    def events(self, data: Any, steps: dict[str, StepRule], vocabularies: dict[str, Any]) -> dict[str, EventRule]:
         data = self.mapping(data, ("events",), "events")
         known = {kind.value for kind in EventKind} - {EventKind.case_opened.value}
         events = {}
@@ -388,13 +388,13 @@ class _Builder:
             )
         return events
 
-    def fields(self, data: Any, where: Location, vocabularies: dict) -> dict[str, FieldRule]:
+    def fields(self, data: Any, where: Location, vocabularies: dict[str, Any]) -> dict[str, FieldRule]:
         data = self.mapping(data, where, "fields")
         fields = {}
         for name, body in data.items():
             body = self.mapping(body, (*where, name), f"field '{name}'")
             kind = body.get("type")
-            if kind not in FIELD_TYPES and kind not in vocabularies:
+            if not isinstance(kind, str) or (kind not in FIELD_TYPES and kind not in vocabularies):
                 self.problem((*where, name, "type"), f"unknown field type '{kind}'")
                 continue
             choices = tuple(str(choice) for choice in body.get("choices", ()))

@@ -13,6 +13,7 @@ from typing import Any
 from tracking.pathway.decision import (
     CaseState,
     Decision,
+    HistoryEntry,
     NewEvent,
     NewStep,
     OpeningFacts,
@@ -133,7 +134,7 @@ def _last_pathology_allows_repeat(case: CaseState) -> bool:
     return last.get("category") == "high_risk" or last.get("concordant") is False
 
 
-def _since_last_missed(case: CaseState) -> list:
+def _since_last_missed(case: CaseState) -> list[HistoryEntry]:
     entries = list(case.history)
     missed = [index for index, entry in enumerate(entries) if entry.kind == "appointment_missed"]
     return entries[missed[-1] :] if missed else []
@@ -223,6 +224,7 @@ class _Plan:
             getattr(self, f"_{action.name}")(action, completed or [])
 
     def _create(self, action: Action, completed: list[StepState]) -> None:
+        assert action.value is not None, "a create action names its step kind (checked when the pathway loads)"
         self.create(action.value, action.laterality, action.when)
 
     def create(self, kind: str, laterality_rule: str | None = None, when: str | None = None) -> None:

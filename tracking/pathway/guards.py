@@ -113,8 +113,9 @@ def recorded_morphology(case: CaseState) -> str | None:
     for entry in reversed(case.history):
         if entry.kind == "pathology_result":
             return None
-        if entry.payload.get("morphology"):
-            return entry.payload["morphology"]
+        morphology = entry.payload.get("morphology")
+        if morphology:
+            return str(morphology)
     return None
 
 
@@ -132,9 +133,9 @@ def g5_assessment_matches_morphology(
             "this assessment, or change the assessment.",
             field="override_reason",
         )
-    morphology = data.get("morphology") or recorded_morphology(case)
+    morphology: str | None = data.get("morphology") or recorded_morphology(case)
     concern = pathway.morphology_concern(morphology)
-    if concern is None:
+    if concern is None or morphology is None:  # no morphology has no concern
         return
     words = morphology.replace("_", " ")
     if concern == SUSPICIOUS_CONCERN:

@@ -19,6 +19,7 @@ MANAGE_ALERTS = frozenset({Role.navigator})
 ASSIGN = frozenset({Role.navigator, Role.admin})
 EXPORT = frozenset({Role.ops, Role.admin})
 ADMINISTER = frozenset({Role.admin})
+RECORD_EVENTS = frozenset({Role.navigator, Role.radiologist})  # some events; may_record says which
 
 # Radiologists record assessments and pathology; navigators record every event (they also
 # transcribe reads into the tracker).
@@ -44,3 +45,45 @@ def may_record(role: str, event_kind: str) -> bool:
 
 def may_record_any(role: str) -> bool:
     return role in (Role.navigator, Role.radiologist)
+
+
+# Who may call each route of the web app and the API, by (method, path as the app declares it).
+# The routes enforce these sets with require(...) (and may_record for the event routes);
+# tests/web/test_role_matrix.py walks the app's route table, calls every route as every role and
+# anonymously, and fails on any route missing here.
+PUBLIC_ROUTES = frozenset({("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")})
+PUBLIC_MOUNTS = frozenset({"/static"})  # the stylesheet and htmx the sign-in page needs
+EVENT_ROUTES = frozenset({("POST", "/cases/{case_id}/events"), ("POST", "/api/cases/{case_id}/events")})
+ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
+    ("GET", "/"): READ,
+    ("POST", "/logout"): READ,
+    ("GET", "/openapi.json"): READ,
+    ("GET", "/api/docs"): READ,
+    ("GET", "/worklist"): READ,
+    ("GET", "/worklist.csv"): EXPORT,
+    ("GET", "/cases/{case_id}"): READ,
+    ("GET", "/cases/{case_id}/event-form"): READ,
+    ("POST", "/cases/{case_id}/events"): RECORD_EVENTS,
+    ("POST", "/cases/{case_id}/assign"): ASSIGN,
+    ("POST", "/alerts/{alert_id}/ack"): MANAGE_ALERTS,
+    ("GET", "/ops"): READ,
+    ("GET", "/ops/export/{name}.csv"): EXPORT,
+    ("GET", "/audit"): ADMINISTER,
+    ("GET", "/audit.csv"): ADMINISTER,
+    ("POST", "/api/cases"): OPEN_CASES,
+    ("GET", "/api/cases/{case_id}"): READ,
+    ("POST", "/api/cases/{case_id}/events"): RECORD_EVENTS,
+    ("GET", "/api/overdue"): READ,
+    ("GET", "/api/alerts"): READ,
+    ("POST", "/api/alerts/{alert_id}/ack"): MANAGE_ALERTS,
+}
+
+
+def may_call(role: str, method: str, path: str, event_kind: str | None = None) -> bool:
+    """Whether `role` may call the route (method, path template); for event routes, with that event kind."""
+    if (method, path) in PUBLIC_ROUTES:
+        return True
+    allowed = ROUTE_ROLES.get((method, path))
+    if allowed is None or role not in allowed:
+        return False
+    return (method, path) not in EVENT_ROUTES or event_kind is None or may_record(role, event_kind)

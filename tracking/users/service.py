@@ -8,24 +8,49 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import delete, func, text, update
 from sqlmodel import Session, col, select
 
 from tracking.audit import audit
 from tracking.cases.errors import InvalidInput, NotFound
+from tracking.settings import get_settings
 from tracking.users.models import ApiToken, LoginFailure, User, UserSession
 from tracking.users.passwords import MIN_LENGTH, hash_password, verify_password
 from tracking.users.roles import Role
 
-SESSION_LIFETIME = timedelta(hours=12)
-FAILURE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES = 5
-TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+# Failed sign-ins are throttled per (account, address): after FREE_FAILURES failures of one name from
+# one address, each further attempt from that address waits FIRST_DELAY, doubling per failure up to
+# MAX_DELAY. Another address is never slowed down, so nobody can lock a navigator out from elsewhere.
+FREE_FAILURES = 5
+FIRST_DELAY = timedelta(seconds=30)
+MAX_DELAY = timedelta(minutes=15)
+FAILURE_MEMORY = timedelta(hours=24)  # older failures no longer count; a success forgets them at once
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)  # last_used_at / last_seen_at are written at most once a minute
 USERNAME = re.compile(r"^[a-z0-9._-]{2,80}$")
 
 
 class TooManyAttempts(Exception):
-    """Sign-in is blocked for a while after repeated failures."""
+    """Sign-in of this name from this address must wait `retry_after`."""
+
+    def __init__(self, retry_after: timedelta):
+        self.retry_after = retry_after
+        super().__init__(f"retry after {retry_after}")
+
+
+def session_lifetime() -> timedelta:
+    return timedelta(hours=get_settings().session_hours)
+
+
+def session_idle_limit() -> timedelta:
+    return timedelta(minutes=get_settings().session_idle_minutes)
+
+
+def throttle_delay(failures: int, last_failure: datetime | None, now: datetime) -> timedelta:
+    """How long the next attempt must still wait after `failures` recent failures (zero: go ahead)."""
+    if failures < FREE_FAILURES or last_failure is None:
+        return timedelta(0)
+    delay = min(FIRST_DELAY * 2 ** min(failures - FREE_FAILURES, 16), MAX_DELAY)
+    return max(last_failure + delay - now, timedelta(0))
 
 
 def digest(token: str) -> str:
@@ -83,25 +108,52 @@ def disable_user(session: Session, username: str, *, actor: str, now: datetime) 
     return user
 
 
-def authenticate(session: Session, username: str, password: str, *, client: str, now: datetime) -> User | None:
-    """The user when the password is right; None when wrong. Raises TooManyAttempts when rate-limited."""
-    username = (username or "").strip().lower()[:80]
-    recent = session.exec(
-        select(func.count())
-        .select_from(LoginFailure)
-        .where(LoginFailure.at > now - FAILURE_WINDOW)
-        .where(or_(LoginFailure.username == username, LoginFailure.client == client))
-    ).one()
-    if recent >= MAX_FAILURES:
-        raise TooManyAttempts
-    user = session.exec(select(User).where(User.username == username)).first()
+def assignable_navigator(session: Session, username: str) -> User:
+    """The user a case may be assigned to: an active navigator. InvalidInput (422) says why not."""
+    name = username.strip().lower()[:80]
+    user = session.exec(select(User).where(User.username == name)).first()
     if user is None:
-        verify_password(None, password)  # an unknown name costs as long as a wrong password
-    elif user.disabled_at is None and verify_password(user.password_hash, password):
-        audit(session, actor=user.username, action="user.signed_in", at=now)
+        raise InvalidInput(f"{name!r} is not a user; cases are assigned to active navigators only")
+    if user.role != Role.navigator:
+        raise InvalidInput(
+            f"{name!r} is {user.role.replace('_', ' ')}, not a navigator; cases are assigned to active navigators only"
+        )
+    if user.disabled_at is not None:
+        raise InvalidInput(f"{name!r} is disabled; cases are assigned to active navigators only")
+    return user
+
+
+def authenticate(session: Session, username: str, password: str, *, client: str, now: datetime) -> User | None:
+    """The user when the password is right; None when wrong. Raises TooManyAttempts while throttled.
+
+    Unknown, disabled and existing names all cost one argon2 verification, so the answer's timing
+    does not tell them apart. Attempts of one name from one address are serialised (advisory lock),
+    so parallel guesses cannot slip past the throttle.
+    """
+    username = (username or "").strip().lower()[:80]
+    client = client[:64]
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"sign-in:{username}:{client}"}
+    )
+    failures, last_failure = session.exec(
+        select(func.count(), func.max(LoginFailure.at))
+        .where(LoginFailure.username == username, LoginFailure.client == client)
+        .where(LoginFailure.at > now - FAILURE_MEMORY)
+    ).one()
+    wait = throttle_delay(failures, last_failure, now)
+    if wait > timedelta(0):
+        raise TooManyAttempts(wait)
+    user = session.exec(select(User).where(User.username == username)).first()
+    # Always one verification (a dummy hash for an unknown name), and the disabled check after it.
+    right = verify_password(user.password_hash if user else None, password)
+    if user is not None and right and user.disabled_at is None:
+        session.execute(
+            delete(LoginFailure).where(col(LoginFailure.username) == username, col(LoginFailure.client) == client)
+        )
+        audit(session, actor=user.username, action="user.signed_in", at=now, client=client)
         return user
-    session.add(LoginFailure(username=username, client=client[:64], at=now))
-    audit(session, actor=username or "?", action="user.sign_in_failed", at=now, client=client[:64])
+    session.add(LoginFailure(username=username, client=client, at=now))
+    audit(session, actor=username or "?", action="user.sign_in_failed", at=now, client=client)
     return None
 
 
@@ -113,7 +165,7 @@ def start_session(session: Session, user: User, *, now: datetime) -> tuple[str, 
         token_hash=digest(token),
         csrf_token=secrets.token_urlsafe(32),
         created_at=now,
-        expires_at=now + SESSION_LIFETIME,
+        expires_at=now + session_lifetime(),
         last_seen_at=now,
     )
     session.add(row)
@@ -130,20 +182,56 @@ class Signed:
 
 
 def session_user(session: Session, token: str | None, *, now: datetime) -> Signed | None:
+    """The signed-in user of a session cookie, unless the session ended, expired or sat idle too long.
+
+    A live session's last_seen_at moves to `now` when it is a minute or more old (at most one write
+    a minute per session); the caller commits.
+    """
     if not token:
         return None
     row = session.exec(
         select(UserSession, User)
-        .join(User, User.id == UserSession.user_id)
+        .join(User, col(User.id) == col(UserSession.user_id))
         .where(UserSession.token_hash == digest(token), col(UserSession.ended_at).is_(None))
         .where(UserSession.expires_at > now, col(User.disabled_at).is_(None))
+        .where(UserSession.last_seen_at > now - session_idle_limit())
     ).first()
-    return Signed(row[1], row[0]) if row else None
+    if row is None:
+        return None
+    browser, user = row
+    if now - browser.last_seen_at >= TOKEN_USE_RESOLUTION:
+        browser.last_seen_at = now  # written with the caller's commit
+        session.add(browser)
+    return Signed(user, browser)
 
 
-def end_session(session: Session, token: str | None, *, now: datetime) -> None:
+def end_session(session: Session, token: str | None, *, actor: str, now: datetime) -> None:
+    """Sign out: the session ends, and the audit log says so."""
     if token:
-        session.execute(update(UserSession).where(UserSession.token_hash == digest(token)).values(ended_at=now))
+        session.execute(
+            update(UserSession)
+            .where(UserSession.token_hash == digest(token), col(UserSession.ended_at).is_(None))
+            .values(ended_at=now)
+        )
+        audit(session, actor=actor, action="user.signed_out", at=now)
+
+
+def sign_out_everywhere(session: Session, username: str, *, actor: str, now: datetime) -> int:
+    """End every open session of a user (API tokens stay); returns how many were still live."""
+    user = find_user(session, username)
+    live = session.exec(
+        select(func.count())
+        .select_from(UserSession)
+        .where(UserSession.user_id == user.id, col(UserSession.ended_at).is_(None), UserSession.expires_at > now)
+    ).one()
+    session.execute(
+        update(UserSession)
+        .where(col(UserSession.user_id) == user.id, col(UserSession.ended_at).is_(None))
+        .values(ended_at=now)
+    )
+    audit(session, actor=actor, action="user.signed_out_everywhere", at=now, user_id=user.id, sessions=live)
+    session.flush()
+    return live
 
 
 def create_api_token(session: Session, username: str, *, name: str, actor: str, now: datetime) -> str:

@@ -27,10 +27,13 @@ def create_app() -> FastAPI:
     from tracking.web import api, routes_audit, routes_auth, routes_case, routes_ops, routes_worklist
     from tracking.web.headers import install_security_headers
 
-    app = FastAPI(title="breast-workup", version="0.1.0", docs_url="/api/docs", redoc_url=None)
+    # The schema and its docs are served by our own routes below, behind sign-in, not by FastAPI's.
+    app = FastAPI(title="breast-workup", version="0.1.0", openapi_url=None, docs_url=None, redoc_url=None)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     for module in (routes_auth, routes_worklist, routes_case, routes_ops, routes_audit, api):
         app.include_router(module.router)
+
+    _add_signed_in_docs(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
@@ -82,3 +85,20 @@ def create_app() -> FastAPI:
     install_security_headers(app)  # tracking/web/headers.py: no-store, CSP, no framing, on every response
     install_log_scrubber()  # again in each uvicorn worker, after uvicorn set up its logging (tracking/logs.py)
     return app
+
+
+def _add_signed_in_docs(app: FastAPI) -> None:
+    """`/openapi.json` and `/api/docs` for any signed-in user (session cookie or bearer token)."""
+    from fastapi import Depends
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+
+    from tracking.web.deps import require
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_schema(signed=Depends(require())) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs(signed=Depends(require())) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} API")

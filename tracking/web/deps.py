@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlmodel import Session
 
 from tracking.db import get_engine
+from tracking.settings import get_settings
 from tracking.users.roles import Role
 from tracking.users.service import Signed, session_user, token_user
 
@@ -54,10 +56,37 @@ def is_api(request: Request) -> bool:
 def signed_in(request: Request, session: SessionDep, now: NowDep) -> Signed | None:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        return token_user(session, header[7:].strip(), now=now)
-    if is_api(request) and not request.cookies.get(SESSION_COOKIE):
+        signed = token_user(session, header[7:].strip(), now=now)
+    elif is_api(request) and not request.cookies.get(SESSION_COOKIE):
         return None
-    return session_user(session, request.cookies.get(SESSION_COOKIE), now=now)
+    else:
+        signed = session_user(session, request.cookies.get(SESSION_COOKIE), now=now)
+    if session.dirty:
+        session.commit()  # last_seen_at / last_used_at (at most once a minute), whatever the route does next
+    return signed
+
+
+def _is_trusted(address: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def client_address(request: Request) -> str:
+    """The client's address: the connection's peer, unless that peer is a trusted proxy
+    (WORKUP_TRUSTED_PROXIES); then the nearest X-Forwarded-For hop that is not a trusted proxy."""
+    address = request.client.host if request.client else "unknown"
+    networks = get_settings().trusted_proxy_networks
+    if not networks or not _is_trusted(address, networks):
+        return address
+    hops = [hop.strip() for value in request.headers.getlist("x-forwarded-for") for hop in value.split(",")]
+    for hop in reversed([hop for hop in hops if hop]):
+        address = hop
+        if not _is_trusted(hop, networks):
+            break
+    return address[:64]
 
 
 async def _check_csrf(request: Request, signed: Signed) -> None:

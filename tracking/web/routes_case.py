@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from tracking.alerts.service import acknowledge_alert
 from tracking.alerts.stuck_work import unresolved_stuck_work
 from tracking.audit import audit
-from tracking.cases.errors import IdempotencyKeyReused, NotFound, VersionConflict, WorkupError
+from tracking.cases.errors import IdempotencyKeyReused, InvalidInput, NotFound, VersionConflict, WorkupError
 from tracking.cases.models import Case
 from tracking.cases.queries import case_history
 from tracking.cases.recording import record_event
@@ -22,6 +22,7 @@ from tracking.pathway.definition import EventRule, Pathway, find_pathway
 from tracking.runs.models import CaseRun
 from tracking.users.models import User
 from tracking.users.roles import ASSIGN, MANAGE_ALERTS, Role, may_record, may_record_any
+from tracking.users.service import assignable_navigator
 from tracking.web.deps import NowDep, Reader, SessionDep, require
 from tracking.web.presenters import lateness, side, step_title
 from tracking.web.templating import page
@@ -247,10 +248,11 @@ async def assign(request: Request, case_id: int, session: SessionDep, now: NowDe
         )
     navigator = None
     if username:
-        navigator = session.exec(select(User).where(User.username == username, User.role == Role.navigator)).first()
-        if navigator is None:
-            return page(request, "error.html", status_code=422, title="Not a navigator",
-                        message=f"{username!r} is not an active navigator")  # fmt: skip
+        try:
+            navigator = assignable_navigator(session, username)
+        except InvalidInput as refused:
+            session.rollback()
+            return page(request, "error.html", status_code=422, title="Not an active navigator", message=str(refused))
     case.navigator_id = navigator.id if navigator else None
     session.add(case)
     audit(session, actor=signed.user.username, action="case.assigned", at=now, case_id=case_id,
