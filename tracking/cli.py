@@ -7,19 +7,18 @@ import sys
 
 import click
 import typer
-from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError, OperationalError
 
-from tracking.cases.errors import WorkupError
+from tracking.cases.errors import classify, describe
 from tracking.commands import cases, db, events, outbox, pathway, runs, users
 from tracking.commands.demo import demo
 from tracking.commands.deploy import deploy
 from tracking.commands.operations import alert_app, alerts, scheduler, serve, sweep
 from tracking.commands.overdue import overdue, show_worklist
-from tracking.db import DatabaseUnavailable
 from tracking.logs import install as install_log_scrubber
 from tracking.pathway.definition import PathwayInvalid
 from tracking.pathway.source import PathwayFileError
+
+log = logging.getLogger(__name__)
 
 app = typer.Typer(
     name="workup",
@@ -60,20 +59,6 @@ except ImportError:  # older Typer uses Click itself
     pass
 
 
-def describe_validation(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        place = ".".join(str(part) for part in item["loc"]) or "input"
-        parts.append(f"{place}: {item['msg']}")
-    return "invalid input: " + "; ".join(parts)
-
-
-def describe_integrity(error: IntegrityError) -> str:
-    diag = getattr(error.orig, "diag", None)
-    constraint = getattr(diag, "constraint_name", None)
-    return f"refused by the database ({constraint or 'constraint'}); nothing was saved"
-
-
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     install_log_scrubber()  # no patient data in logs (tracking/logs.py)
@@ -90,27 +75,22 @@ def main(argv: list[str] | None = None) -> int:
     except ABORTS:
         typer.echo("aborted", err=True)
         return 1
-    except WorkupError as error:
-        typer.echo(f"error: {error}", err=True)
-        return error.exit_code
-    except ValidationError as error:
-        typer.echo(f"error: {describe_validation(error)}", err=True)
-        return 2
+    except KeyboardInterrupt:
+        return 130
     except PathwayInvalid as error:
         typer.echo(f"error: invalid pathway: {error.problems[0]}", err=True)
         return 2
     except PathwayFileError as error:
         typer.echo(f"error: {error}", err=True)
         return 2
-    except IntegrityError as error:
-        typer.echo(f"error: {describe_integrity(error)}", err=True)
-        return 6
-    except (OperationalError, DatabaseUnavailable) as error:
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        typer.echo(f"error: database unavailable: {reason}", err=True)
-        return 7
-    except KeyboardInterrupt:
-        return 130
+    except Exception as error:  # the one error table (tracking/cases/errors.py), as for the web and the API
+        kind = classify(error)
+        if kind is None:
+            log.debug("unexpected error", exc_info=True)
+            typer.echo(f"error: {describe(error)}", err=True)
+            return 1
+        typer.echo(f"error: {describe(error)}", err=True)
+        return kind.exit_code
 
 
 def run() -> None:

@@ -13,9 +13,9 @@ from sqlalchemy import text
 
 from tests.factories import SUSPICIOUS_MAG
 from tests.integration.test_cli import WORKUP
-from tests.web.test_api import NEW_CASE, count
+from tests.web.test_api import AUDIT_BUT_REFUSALS, NEW_CASE, count
 
-TABLES = ("patients", "cases", "case_events", "steps", "outside_facilities", "audit_log", "case_runs")
+TABLES = ("patients", "cases", "case_events", "steps", "outside_facilities", AUDIT_BUT_REFUSALS, "case_runs")
 
 
 def counts(engine) -> dict[str, int]:

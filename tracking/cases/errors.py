@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tracking.pathway.decision import Refusal
 
 
@@ -43,3 +45,81 @@ class IdempotencyKeyReused(WorkupError):
     def __init__(self, message: str, *, key: str | None = None):
         self.key = key
         super().__init__(message)
+
+
+# --- one error table for the web, the API and the CLI ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    """How one class of error is answered: HTTP status, CLI exit code, and a title for pages."""
+
+    status: int
+    exit_code: int
+    title: str
+
+
+def _error_table() -> list[tuple[type[BaseException], ErrorKind]]:
+    """Most specific first: `classify` takes the first row whose class matches."""
+    from pydantic import ValidationError
+    from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+
+    from tracking.db import DatabaseUnavailable
+
+    return [
+        (NotFound, ErrorKind(404, 3, "Not found")),
+        (GuardRefused, ErrorKind(422, 4, "Refused by the pathway")),
+        (VersionConflict, ErrorKind(409, 5, "Changed since you read it")),
+        (IdempotencyKeyReused, ErrorKind(422, 2, "Idempotency key already used")),
+        (InvalidInput, ErrorKind(422, 2, "Invalid input")),
+        (ValidationError, ErrorKind(422, 2, "Invalid input")),
+        (IntegrityError, ErrorKind(409, 6, "Refused by the database")),
+        (DataError, ErrorKind(422, 2, "Invalid input")),  # a value the database cannot hold
+        (OperationalError, ErrorKind(503, 7, "Unavailable")),
+        (DatabaseUnavailable, ErrorKind(503, 7, "Unavailable")),
+        (WorkupError, ErrorKind(422, 2, "Refused")),
+        (OverflowError, ErrorKind(422, 2, "Invalid input")),  # a date or number past what Python can hold
+    ]
+
+
+ERROR_TABLE: list[tuple[type[BaseException], ErrorKind]] = []
+
+
+def classify(error: BaseException) -> ErrorKind | None:
+    """The row of the error table for `error`, or None for an error nobody expected (a bug)."""
+    if not ERROR_TABLE:
+        ERROR_TABLE.extend(_error_table())
+    for cls, kind in ERROR_TABLE:
+        if isinstance(error, cls):
+            return kind
+    return None
+
+
+def describe(error: BaseException) -> str:
+    """One line for the person who caused `error`: never patient data, never SQL or driver text."""
+    from pydantic import ValidationError
+    from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+
+    from tracking.db import DatabaseUnavailable
+
+    if isinstance(error, GuardRefused):
+        return error.refusal.message
+    if isinstance(error, WorkupError):
+        return str(error)
+    if isinstance(error, ValidationError):
+        parts = []
+        for item in error.errors(include_input=False, include_url=False):
+            place = ".".join(str(part) for part in item["loc"]) or "input"
+            parts.append(f"{place}: {item['msg']}")
+        return "invalid input: " + "; ".join(parts)
+    if isinstance(error, IntegrityError):
+        constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
+        return f"refused by the database ({constraint or 'constraint'}); nothing was saved"
+    if isinstance(error, DataError):
+        return "a value is out of range or cannot be stored; nothing was saved"
+    if isinstance(error, OperationalError | DatabaseUnavailable):
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+        return f"database unavailable: {reason[0] if reason else 'no connection'}"
+    if isinstance(error, OverflowError):
+        return "a date or number is out of range; nothing was saved"
+    return f"unexpected {type(error).__name__}; nothing was saved"

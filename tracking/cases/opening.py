@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from sqlmodel import Session, select
 
@@ -26,6 +27,7 @@ from tracking.notify.contacts import InvalidContact, validate_contact
 from tracking.pathway.decision import OpeningFacts, Refusal
 from tracking.pathway.definition import find_pathway
 from tracking.pathway.engine import plan_opening
+from tracking.pathway.fields import FREE_TEXT_PATTERN, NO_CONTROL_PATTERN, free_text, plain_text
 from tracking.pathway.vocabulary import (
     CaseStatus,
     Density,
@@ -37,15 +39,24 @@ from tracking.pathway.vocabulary import (
 from tracking.runs.service import request_case_run
 from tracking.settings import get_settings
 
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
+
+# Names and one-line values: no control characters (NUL included); the pattern shows in OpenAPI.
+PlainText = Annotated[str, AfterValidator(plain_text), Field(json_schema_extra={"pattern": NO_CONTROL_PATTERN})]
+# A postal address may span lines; other control characters are refused.
+FreeText = Annotated[str, AfterValidator(free_text), Field(json_schema_extra={"pattern": FREE_TEXT_PATTERN})]
+
 
 class FacilityRef(BaseModel):
     """An outside facility by name; channel and contact create it when it is new."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: PlainText = Field(min_length=1, max_length=200)
     channel: FacilityChannel | None = None
-    contact: str | None = Field(default=None, max_length=500)
+    contact: str | None = Field(
+        default=None, max_length=500, json_schema_extra={"pattern": FREE_TEXT_PATTERN}
+    )  # checked with the facility named, below
 
     @model_validator(mode="after")
     def _contact_deliverable(self) -> FacilityRef:
@@ -57,6 +68,13 @@ class FacilityRef(BaseModel):
                 raise PydanticCustomError(
                     "invalid_contact", "{message}", {"message": f"facility {self.name!r}: {error}"}
                 ) from None
+        if self.contact is not None:
+            try:
+                free_text(self.contact)
+            except ValueError as error:
+                raise PydanticCustomError(
+                    "invalid_contact", "{message}", {"message": f"facility {self.name!r}: the contact {error}"}
+                ) from None
         return self
 
 
@@ -65,16 +83,16 @@ class CaseOpening(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    mrn: str = Field(min_length=1, max_length=64)
-    given_name: str = Field(min_length=1, max_length=200)
-    family_name: str = Field(min_length=1, max_length=200)
-    birth_date: date
+    mrn: PlainText = Field(min_length=1, max_length=64)
+    given_name: PlainText = Field(min_length=1, max_length=200)
+    family_name: PlainText = Field(min_length=1, max_length=200)
+    birth_date: date = Field(description="On or after 1900-01-01 and not in the future")
     finding_type: FindingType = FindingType.calcifications
     laterality: Laterality
     density: Density
-    birads: str = "0"
-    facilities: list[FacilityRef] = Field(default_factory=list)
-    pathway: str | None = None
+    birads: PlainText = Field(default="0", min_length=1, max_length=2)
+    facilities: list[FacilityRef] = Field(default_factory=list, max_length=20)
+    pathway: PlainText | None = Field(default=None, max_length=80)
 
     @field_validator("birads")
     @classmethod
@@ -86,6 +104,8 @@ class CaseOpening(BaseModel):
     def _birth_date_past(cls, value: date) -> date:
         if value > date.today():
             raise ValueError("birth date is in the future")
+        if value < EARLIEST_BIRTH_DATE:
+            raise ValueError(f"birth date is before {EARLIEST_BIRTH_DATE:%Y-%m-%d}")
         return value
 
 

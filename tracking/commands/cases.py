@@ -26,6 +26,10 @@ def read_json_file(path: Path) -> Any:
         raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path} is not UTF-8 text") from None
+    except RecursionError:
+        raise InvalidInput(f"{path} nests too deeply") from None
 
 
 def facility_ref(text: str) -> dict[str, str]:
@@ -51,7 +55,7 @@ def open_(
     birads: str = typer.Option("0", help="Initial BI-RADS assessment"),
     finding_type: str = typer.Option("calcifications", "--finding-type"),
     facility: list[str] = typer.Option([], "--facility", help="Outside facility holding priors (repeatable)"),
-    idempotency_key: str | None = typer.Option(None, "--idempotency-key"),
+    idempotency_key: str | None = typer.Option(None, "--idempotency-key", help="1 to 200 characters"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Open a case: the pathway's immediate steps are created at once."""
@@ -93,7 +97,9 @@ def open_(
 
 
 @app.command()
-def show(case_id: int, as_json: bool = typer.Option(False, "--json")) -> None:
+def show(
+    case_id: int = typer.Argument(..., min=1, max=2**31 - 1), as_json: bool = typer.Option(False, "--json")
+) -> None:
     """Show a case: patient, steps, prior films, alerts and every event."""
     now = now_or(None)
     with session_scope() as session:

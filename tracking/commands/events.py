@@ -18,13 +18,15 @@ app = typer.Typer(help="Events: record results and decisions on a case.", no_arg
 
 @app.command()
 def record(
-    case_id: int = typer.Argument(..., help="Case id"),
+    case_id: int = typer.Argument(..., min=1, max=2**31 - 1, help="Case id"),
     kind: str = typer.Argument(..., help="Event kind, e.g. magnification_result"),
     data: str | None = typer.Option(None, "--data", help="Event fields as a JSON object"),
     file: Path | None = typer.Option(None, "--file", help="JSON file with the event fields"),
     idempotency_key: str | None = typer.Option(None, "--idempotency-key"),
     occurred_at: str | None = typer.Option(None, "--occurred-at", help="When it happened (ISO 8601); default now"),
-    expected_version: int | None = typer.Option(None, "--expected-version", help="Refuse if the case changed"),
+    expected_version: int | None = typer.Option(
+        None, "--expected-version", min=1, max=2**31 - 1, help="Refuse if the case changed"
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Record one event. A guard refusal saves nothing and says why."""
@@ -35,6 +37,8 @@ def record(
             fields = json.loads(data)
         except json.JSONDecodeError as exc:
             raise InvalidInput(f"--data is not valid JSON: {exc.msg} at column {exc.colno}") from None
+        except RecursionError:
+            raise InvalidInput("--data nests too deeply") from None
     else:
         fields = read_json_file(file)
     if not isinstance(fields, dict):

@@ -12,6 +12,7 @@ from tracking.alerts.sweep import sweep_overdue
 from tracking.commands.common import ALLOW_FUTURE_HELP, actor, console, now_or, print_json, table, words
 from tracking.db import database_url, session_scope
 from tracking.logs import install as install_log_scrubber
+from tracking.pathway.fields import bounded_text
 from tracking.settings import get_settings
 
 alert_app = typer.Typer(help="Overdue alerts: acknowledge or snooze one.", no_args_is_help=True)
@@ -34,7 +35,7 @@ def sweep(
 
 def alerts(
     open_only: bool = typer.Option(False, "--open", help="Only unresolved alerts"),
-    case_id: int | None = typer.Option(None, "--case", help="Only this case"),
+    case_id: int | None = typer.Option(None, "--case", min=1, max=2**31 - 1, help="Only this case"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List alerts, highest level first."""
@@ -59,9 +60,9 @@ def alerts(
 
 @alert_app.command("ack")
 def ack(
-    alert_id: int,
+    alert_id: int = typer.Argument(..., min=1, max=2**31 - 1),
     reason: str = typer.Option(..., "--reason", help="Why (recorded with your name)"),
-    snooze_days: int | None = typer.Option(None, "--snooze-days", min=1, help="Hold escalation for DAYS"),
+    snooze_days: int | None = typer.Option(None, "--snooze-days", min=1, max=90, help="Hold escalation for DAYS"),
     now: str | None = typer.Option(None, "--now", hidden=True),
     allow_future: bool = typer.Option(False, "--allow-future", hidden=True),
 ) -> None:
@@ -70,7 +71,12 @@ def ack(
     snooze_until = moment + timedelta(days=snooze_days) if snooze_days else None
     with session_scope() as session:
         alert = acknowledge_alert(
-            session, alert_id, actor=actor(), reason=reason, now=moment, snooze_until=snooze_until
+            session,
+            alert_id,
+            actor=actor(),
+            reason=bounded_text(reason, what="--reason", max_length=500),
+            now=moment,
+            snooze_until=snooze_until,
         )
     console.print(
         f"Alert {alert.id} on case {alert.case_id} acknowledged"
@@ -158,8 +164,8 @@ def scheduler() -> None:
 
 def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
-    port: int = typer.Option(8000, "--port"),
-    workers: int = typer.Option(1, "--workers", min=1, help="Web worker processes (one core each)"),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Web worker processes (one core each)"),
 ) -> None:
     """Serve the web app, with the embedded scheduler unless WORKUP_SCHEDULER_ENABLED=false."""
     import uvicorn

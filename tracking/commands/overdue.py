@@ -14,7 +14,9 @@ def overdue(
     as_json: bool = typer.Option(False, "--json", help="JSON for scripts"),
     as_csv: bool = typer.Option(False, "--csv", help="CSV for spreadsheets"),
     step: str | None = typer.Option(None, "--step", help="Only this step kind, e.g. magnification_views"),
-    older_than: int | None = typer.Option(None, "--older-than", help="Only steps overdue by more than DAYS"),
+    older_than: int | None = typer.Option(
+        None, "--older-than", min=0, max=36_500, help="Only steps overdue by more than DAYS"
+    ),
     now: str | None = typer.Option(None, "--now", help="Judge overdue as of this ISO moment"),
     allow_future: bool = typer.Option(False, "--allow-future", help=ALLOW_FUTURE_HELP),
 ) -> None:
@@ -29,7 +31,7 @@ def overdue(
 
 def show_worklist(
     as_json: bool = typer.Option(False, "--json", help="JSON for scripts"),
-    days: int = typer.Option(30, "--days", min=0, help="Also show steps due within DAYS"),
+    days: int = typer.Option(30, "--days", min=0, max=3650, help="Also show steps due within DAYS"),
     now: str | None = typer.Option(None, "--now", help="As of this ISO moment"),
     allow_future: bool = typer.Option(False, "--allow-future", help=ALLOW_FUTURE_HELP),
 ) -> None:

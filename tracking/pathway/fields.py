@@ -2,11 +2,89 @@
 
 from __future__ import annotations
 
+import math
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from tracking.pathway.decision import Refusal
 from tracking.pathway.definition import EventRule, FieldRule, Pathway
+
+# --- bounds every event field obeys, shared by the web form, the API and the CLI ------------------
+
+INT4_MAX = 2**31 - 1
+TEXT_MAX_LENGTH = 4000  # free text (findings, plan, note): stored in JSON, bounded all the same
+EARLIEST_MOMENT = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_MOMENT = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What a field accepts beyond its type: a number range (inclusive) or a text length."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+    max_length: int | None = None
+
+
+# By field name; anything not named here gets its type's default below.
+FIELD_BOUNDS: dict[str, Bounds] = {
+    "reason": Bounds(max_length=500),  # prior_film_requests.unobtainable_reason is varchar(500)
+    "override_reason": Bounds(max_length=500),
+    "modality": Bounds(max_length=100),
+    "extent_mm": Bounds(minimum=0, maximum=1000),  # millimetres of calcification extent
+    "cores": Bounds(minimum=1, maximum=100),
+    "facility_id": Bounds(minimum=1, maximum=INT4_MAX),
+}
+TYPE_BOUNDS: dict[str, Bounds] = {
+    "text": Bounds(max_length=TEXT_MAX_LENGTH),
+    "integer": Bounds(minimum=0, maximum=INT4_MAX),
+    "number": Bounds(minimum=0, maximum=1_000_000),
+}
+
+# Control characters: none in names or one-line text; free text may hold line breaks and tabs.
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_BUT_LINE_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+FREE_TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
+def field_bounds(field: FieldRule) -> Bounds:
+    """The bounds of one event field (by name, else by type; no bounds for choices and vocabularies)."""
+    return FIELD_BOUNDS.get(field.name) or TYPE_BOUNDS.get(field.type) or Bounds()
+
+
+def plain_text(value: str) -> str:
+    """A name or one-line value: refuse control characters (NUL included)."""
+    if CONTROL.search(value):
+        raise ValueError("must not contain control characters or line breaks")
+    return value
+
+
+def free_text(value: str) -> str:
+    """Free text: line breaks and tabs are fine, other control characters (NUL included) are not."""
+    if CONTROL_BUT_LINE_BREAKS.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def bounded_text(value: str, *, what: str, max_length: int) -> str:
+    """Free text typed by a person (a reason, a note): at most `max_length` characters, no control characters."""
+    from tracking.cases.errors import InvalidInput
+
+    if len(value) > max_length:
+        raise InvalidInput(f"{what} may be at most {max_length} characters (got {len(value)})")
+    try:
+        return free_text(value)
+    except ValueError as error:
+        raise InvalidInput(f"{what} {error}") from None
+
+
+def shown(value: Any) -> str:
+    """A value as an error message may quote it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class FieldRefused(Exception):
@@ -41,26 +119,34 @@ def normalise_event_data(pathway: Pathway, rule: EventRule, data: Any) -> dict[s
 
 def _refuse(rule: EventRule, field: FieldRule, expected: str, value: Any) -> FieldRefused:
     return FieldRefused(
-        Refusal(f"'{field.name}' of '{rule.kind}' must be {expected}; got {value!r}.", field=field.name)
+        Refusal(f"'{field.name}' of '{rule.kind}' must be {expected}; got {shown(value)}.", field=field.name)
     )
 
 
 def _normalise(pathway: Pathway, rule: EventRule, field: FieldRule, value: Any) -> Any:
     kind = field.type
+    bounds = field_bounds(field)
     if kind == "text":
         if not isinstance(value, str):
             raise _refuse(rule, field, "text", value)
-        return value.strip()
-    if kind == "integer":
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, str) and value.strip().isdigit():
-                return int(value)
-            raise _refuse(rule, field, "a whole number", value)
+        value = value.strip()
+        if bounds.max_length is not None and len(value) > bounds.max_length:
+            raise _refuse(rule, field, f"at most {bounds.max_length} characters", f"{len(value)} characters")
+        if CONTROL_BUT_LINE_BREAKS.search(value):
+            raise _refuse(rule, field, "text without control characters", value)
         return value
+    if kind == "integer":
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value) < 20:
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _refuse(rule, field, "a whole number", value)
+        return _in_range(rule, field, bounds, value)
     if kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _refuse(rule, field, "a number", value)
-        return value
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _refuse(rule, field, "a finite number", value)
+        return _in_range(rule, field, bounds, value)
     if kind == "boolean":
         if isinstance(value, bool):
             return value
@@ -70,6 +156,8 @@ def _normalise(pathway: Pathway, rule: EventRule, field: FieldRule, value: Any) 
     if kind == "datetime":
         return parse_moment(value, f"'{field.name}' of '{rule.kind}'")
     choices = field.choices if kind == "choice" else pathway.choices(kind)
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise _refuse(rule, field, f"one of {', '.join(choices)}", value)
     text = str(value).strip()
     if kind == "birads":
         text = text.upper()
@@ -80,15 +168,32 @@ def _normalise(pathway: Pathway, rule: EventRule, field: FieldRule, value: Any) 
     return text
 
 
+def _in_range(rule: EventRule, field: FieldRule, bounds: Bounds, value: int | float) -> int | float:
+    if (bounds.minimum is not None and value < bounds.minimum) or (
+        bounds.maximum is not None and value > bounds.maximum
+    ):
+        low = "" if bounds.minimum is None else f"{bounds.minimum:,}".replace(",", "")
+        high = "" if bounds.maximum is None else f"{bounds.maximum:,}".replace(",", "")
+        raise _refuse(rule, field, f"between {low} and {high}", value)
+    return value
+
+
 def parse_moment(value: Any, what: str) -> datetime:
-    """An ISO 8601 moment with a time zone, as UTC; refuse naive or malformed ones."""
+    """An ISO 8601 moment with a time zone, as UTC, between 1900 and 2200; refuse naive or malformed ones."""
     if isinstance(value, datetime):
         moment = value
     else:
         try:
             moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
         except ValueError:
-            raise FieldRefused(Refusal(f"{what} must be an ISO 8601 date-time; got {value!r}.")) from None
+            raise FieldRefused(Refusal(f"{what} must be an ISO 8601 date-time; got {shown(value)}.")) from None
     if moment.tzinfo is None:
-        raise FieldRefused(Refusal(f"{what} needs a time zone, e.g. 2026-03-01T09:30:00+00:00; got {value!r}."))
-    return moment.astimezone(UTC)
+        raise FieldRefused(Refusal(f"{what} needs a time zone, e.g. 2026-03-01T09:30:00+00:00; got {shown(value)}."))
+    utc: datetime | None
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST_MOMENT <= utc < LATEST_MOMENT:
+        raise FieldRefused(Refusal(f"{what} must be between the years 1900 and 2199; got {shown(value)}."))
+    return utc

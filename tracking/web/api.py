@@ -9,52 +9,54 @@ request writes nothing.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from tracking.alerts.service import acknowledge_alert, list_alerts
-from tracking.cases.errors import (
-    GuardRefused,
-    IdempotencyKeyReused,
-    InvalidInput,
-    NotFound,
-    VersionConflict,
-    WorkupError,
-)
-from tracking.cases.opening import CaseOpening, open_case
+from tracking.cases.errors import InvalidInput
+from tracking.cases.opening import CaseOpening, FreeText, open_case
 from tracking.cases.queries import case_history, list_overdue
 from tracking.cases.recording import record_event
 from tracking.cases.state import jsonable
+from tracking.pathway.fields import INT4_MAX, shown
 from tracking.users.roles import MANAGE_ALERTS, OPEN_CASES, may_record
-from tracking.web.deps import NowDep, Reader, SessionDep, require
+from tracking.web.deps import Forbidden, NowDep, Reader, SessionDep, require
 
 router = APIRouter(prefix="/api", tags=["api"])
 
-STATUS = {NotFound: 404, VersionConflict: 409, IdempotencyKeyReused: 422, GuardRefused: 422, InvalidInput: 422}
-
-
-def refused(error: WorkupError) -> JSONResponse:
-    refusal = getattr(error, "refusal", None)
-    body = {
-        "error": refusal.message if refusal else str(error),
-        "guard": refusal.guard if refusal else None,
-        "field": refusal.field if refusal else None,
-    }
-    return JSONResponse(body, status_code=STATUS.get(type(error), 422))
+# Ids are int4 in the database: a larger one is refused (422) before any query.
+CaseId = Annotated[int, Path(ge=1, le=INT4_MAX, description="Case id")]
+AlertId = Annotated[int, Path(ge=1, le=INT4_MAX, description="Alert id")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=200, description="Replays the first result (1-200 chars)"),
+]
 
 
 class EventIn(BaseModel):
-    kind: str = Field(description="Event kind, e.g. magnification_result")
-    data: dict[str, Any] = Field(default_factory=dict, description="The event's fields (see the pathway file)")
-    occurred_at: datetime | None = Field(default=None, description="When it happened; default now")
-    expected_version: int | None = Field(default=None, description="Refuse with 409 if the case changed since")
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    kind: str = Field(min_length=1, max_length=40, description="Event kind, e.g. magnification_result")
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="The event's fields (see the pathway file): text at most 4000 characters (reason and "
+        "override_reason 500), no control characters but line breaks; numbers finite and in range "
+        "(extent_mm 0-1000, cores 1-100, ids 1-2147483647); date-times with a zone, 1900-2199",
+    )
+    occurred_at: datetime | None = Field(
+        default=None, description="When it happened; default now. Not before the case was opened, not in the future"
+    )
+    expected_version: int | None = Field(
+        default=None, ge=1, le=INT4_MAX, description="Refuse with 409 if the case changed since"
+    )
 
 
 class AckIn(BaseModel):
-    reason: str = Field(min_length=3, max_length=500)
+    reason: FreeText = Field(min_length=3, max_length=500)
     snooze_days: int | None = Field(default=None, ge=1, le=90)
 
 
@@ -73,28 +75,19 @@ def api_open_case(
     session: SessionDep,
     now: NowDep,
     signed=Depends(require(*OPEN_CASES)),
-    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key", max_length=200),
+    idempotency_key: IdempotencyKey = None,
 ):
     """Open a case; the pathway's immediate steps are created at once."""
-    try:
-        opened = open_case(session, opening, actor=signed.user.username, now=now, idempotency_key=idempotency_key)
-    except WorkupError as error:
-        session.rollback()
-        return refused(error)
-    session.commit()
+    opened = open_case(session, opening, actor=signed.user.username, now=now, idempotency_key=idempotency_key)
     body = Created(case_id=opened.case_id, event_id=opened.event_id, case_version=1, created_step_ids=opened.step_ids,
                    warnings=opened.warnings, replayed=opened.replayed)  # fmt: skip
     return JSONResponse(body.model_dump(), status_code=200 if opened.replayed else 201)
 
 
 @router.get("/cases/{case_id}")
-def api_case(case_id: int, session: SessionDep, now: NowDep, signed: Reader) -> dict[str, Any]:
+def api_case(case_id: CaseId, session: SessionDep, now: NowDep, signed: Reader) -> dict[str, Any]:
     """A case with its patient, steps, prior-film requests, alerts and history. Audited as a view."""
-    try:
-        history = case_history(session, case_id, actor=signed.user.username, now=now)
-    except NotFound as error:
-        return refused(error)
-    session.commit()
+    history = case_history(session, case_id, actor=signed.user.username, now=now)
     return jsonable(
         {
             "case": history.case.model_dump(),
@@ -116,31 +109,29 @@ def api_case(case_id: int, session: SessionDep, now: NowDep, signed: Reader) -> 
 
 @router.post("/cases/{case_id}/events", status_code=201, response_model=Created)
 def api_record_event(
-    case_id: int,
+    case_id: CaseId,
     event: EventIn,
     session: SessionDep,
     now: NowDep,
     signed: Reader,
-    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key", max_length=200),
-    if_match: str | None = Header(default=None, alias="If-Match", description="The case version you read"),
+    idempotency_key: IdempotencyKey = None,
+    if_match: str | None = Header(
+        default=None, alias="If-Match", max_length=40, description="The case version you read"
+    ),
 ):
     """Record an event. Honours Idempotency-Key; a stale version (body or If-Match) answers 409."""
     if not may_record(signed.user.role, event.kind):
-        return JSONResponse({"error": f"your role may not record {event.kind}"}, status_code=403)
+        raise Forbidden(f"your role may not record {shown(event.kind)}")
     expected = event.expected_version
     if if_match is not None:
-        if not if_match.strip('"W/').isdigit():
-            return JSONResponse({"error": "If-Match must be the case version number"}, status_code=422)
-        expected = int(if_match.strip('"W/'))
-    try:
-        result = record_event(
-            session, case_id, event.kind, event.data, actor=signed.user.username, now=now,
-            occurred_at=event.occurred_at, idempotency_key=idempotency_key, expected_version=expected,
-        )  # fmt: skip
-    except WorkupError as error:
-        session.rollback()
-        return refused(error)
-    session.commit()
+        version = if_match.strip('"W/')
+        if not (version.isascii() and version.isdigit() and len(version) <= 10):
+            raise InvalidInput("If-Match must be the case version number")
+        expected = int(version)
+    result = record_event(
+        session, case_id, event.kind, event.data, actor=signed.user.username, now=now,
+        occurred_at=event.occurred_at, idempotency_key=idempotency_key, expected_version=expected,
+    )  # fmt: skip
     body = Created(
         case_id=case_id,
         event_id=result.event_id,
@@ -158,17 +149,13 @@ def api_overdue(
     session: SessionDep,
     now: NowDep,
     signed: Reader,
-    step: str | None = Query(None, description="Only this step kind"),
-    older_than: int | None = Query(None, ge=0, description="Only steps overdue by more than DAYS"),
+    step: str | None = Query(None, max_length=40, description="Only this step kind"),
+    older_than: int | None = Query(None, ge=0, le=36_500, description="Only steps overdue by more than DAYS"),
     limit: int = Query(500, ge=1, le=10_000),
 ) -> list[dict[str, Any]]:
     """Overdue steps of open cases, most overdue first (the same filters as `workup overdue`)."""
-    try:
-        rows = list_overdue(session, now, actor=signed.user.username, step_kind=step, older_than_days=older_than,
-                            limit=limit)  # fmt: skip
-    except WorkupError as error:
-        return refused(error)
-    session.commit()
+    rows = list_overdue(session, now, actor=signed.user.username, step_kind=step, older_than_days=older_than,
+                        limit=limit)  # fmt: skip
     return [row.as_dict() for row in rows]
 
 
@@ -177,7 +164,7 @@ def api_alerts(
     session: SessionDep,
     signed: Reader,
     open_only: bool = Query(False, alias="open", description="Only unresolved alerts"),
-    case_id: int | None = Query(None, alias="case"),
+    case_id: int | None = Query(None, alias="case", ge=1, le=INT4_MAX),
 ) -> list[dict[str, Any]]:
     """Alerts, highest level first."""
     return [row.as_dict() for row in list_alerts(session, unresolved_only=open_only, case_id=case_id)]
@@ -185,16 +172,11 @@ def api_alerts(
 
 @router.post("/alerts/{alert_id}/ack")
 def api_ack_alert(
-    alert_id: int, body: AckIn, session: SessionDep, now: NowDep, signed=Depends(require(*MANAGE_ALERTS))
+    alert_id: AlertId, body: AckIn, session: SessionDep, now: NowDep, signed=Depends(require(*MANAGE_ALERTS))
 ) -> dict[str, Any]:
     """Acknowledge an alert with a reason, optionally snoozing its escalation."""
-    try:
-        alert = acknowledge_alert(
-            session, alert_id, actor=signed.user.username, reason=body.reason, now=now,
-            snooze_until=now + timedelta(days=body.snooze_days) if body.snooze_days else None,
-        )  # fmt: skip
-    except WorkupError as error:
-        session.rollback()
-        return refused(error)
-    session.commit()
+    alert = acknowledge_alert(
+        session, alert_id, actor=signed.user.username, reason=body.reason, now=now,
+        snooze_until=now + timedelta(days=body.snooze_days) if body.snooze_days else None,
+    )  # fmt: skip
     return jsonable(alert.model_dump())

@@ -8,16 +8,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, OperationalError
 
-from tracking.db import DatabaseUnavailable, get_engine
-from tracking.web.deps import Forbidden, LoginRequired, is_api
-from tracking.web.templating import page
+from tracking.db import get_engine
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +21,7 @@ log = logging.getLogger(__name__)
 def create_app() -> FastAPI:
     from tracking.logs import install as install_log_scrubber
     from tracking.web import api, routes_audit, routes_auth, routes_case, routes_ops, routes_worklist
+    from tracking.web.errors import install_error_handlers
     from tracking.web.headers import install_security_headers
 
     # The schema and its docs are served by our own routes below, behind sign-in, not by FastAPI's.
@@ -44,46 +41,10 @@ def create_app() -> FastAPI:
             return JSONResponse({"status": "database unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    @app.exception_handler(LoginRequired)
-    async def login_required(request: Request, _: LoginRequired):
-        if is_api(request):
-            return JSONResponse({"error": "sign in or send an API token"}, status_code=401,
-                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?next={target}", status_code=303)
-
-    @app.exception_handler(Forbidden)
-    async def forbidden(request: Request, error: Forbidden):
-        if is_api(request):
-            return JSONResponse({"error": error.message}, status_code=403)
-        return page(request, "error.html", status_code=403, title="Not allowed", message=error.message)
-
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(DatabaseUnavailable)
-    async def database_down(request: Request, error: Exception):
-        log.warning("database unavailable while serving %s %s", request.method, request.url.path)
-        message = "The database is unavailable. Nothing was saved; try again in a moment."
-        if is_api(request):
-            return JSONResponse({"error": message}, status_code=503, headers={"Retry-After": "5"})
-        return page(request, "error.html", status_code=503, title="Unavailable", message=message)
-
-    @app.exception_handler(DBAPIError)
-    async def database_error(request: Request, error: DBAPIError):
-        if error.connection_invalidated:
-            return await database_down(request, error)
-        raise error
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, error: RequestValidationError):
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in item['loc'] if part != 'body')}: {item['msg']}" for item in error.errors()
-        )
-        if is_api(request):
-            return JSONResponse({"error": f"invalid request: {problems}"}, status_code=422)
-        return page(request, "error.html", status_code=422, title="Invalid request", message=problems)
-
+    install_error_handlers(app)  # tracking/web/errors.py: one boundary, one error table
     install_security_headers(app)  # tracking/web/headers.py: no-store, CSP, no framing, on every response
     install_log_scrubber()  # again in each uvicorn worker, after uvicorn set up its logging (tracking/logs.py)
+
     return app
 
 

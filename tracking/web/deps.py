@@ -21,19 +21,28 @@ CSRF_FIELD = "csrf_token"
 
 
 def get_db() -> Iterator[Session]:
-    """One session per request. Routes that write commit it themselves: the caller owns the transaction."""
+    """The request's unit of work: commit when the route returns, roll back when anything raises.
+
+    Routes raise (tracking/cases/errors.py) instead of answering errors themselves; the exception
+    handlers in app.py turn the error into its answer after this rollback. Objects are expunged
+    before the rollback so the error page can still show who is signed in.
+    """
     with Session(get_engine(), expire_on_commit=False) as session:
         try:
             yield session
-        finally:
+        except BaseException:
+            session.expunge_all()
             session.rollback()
+            raise
+        else:
+            session.commit()
 
 
 def get_now() -> datetime:
     return datetime.now(UTC)
 
 
-SessionDep = Annotated[Session, Depends(get_db)]
+SessionDep = Annotated[Session, Depends(get_db, scope="function")]  # ends before the answer is sent
 NowDep = Annotated[datetime, Depends(get_now)]
 
 

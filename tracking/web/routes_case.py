@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
@@ -19,11 +20,13 @@ from tracking.cases.queries import case_history
 from tracking.cases.recording import record_event
 from tracking.notify.models import Notification
 from tracking.pathway.definition import EventRule, Pathway, find_pathway
+from tracking.pathway.fields import INT4_MAX, field_bounds, shown
 from tracking.runs.models import CaseRun
 from tracking.users.models import User
 from tracking.users.roles import ASSIGN, MANAGE_ALERTS, Role, may_record, may_record_any
 from tracking.users.service import assignable_navigator
-from tracking.web.deps import NowDep, Reader, SessionDep, require
+from tracking.web.deps import Forbidden, NowDep, Reader, SessionDep, require
+from tracking.web.errors import ack_reason, record_refusal
 from tracking.web.presenters import lateness, side, step_title
 from tracking.web.templating import page
 from tracking.web.timeline import case_timeline, words
@@ -45,15 +48,21 @@ def field_widgets(pathway: Pathway, rule: EventRule) -> list[dict[str, Any]]:
         elif field.type == "boolean":
             widget |= {"input": "select", "options": [("true", "yes"), ("false", "no")]}
         elif field.type in ("integer", "number"):
-            widget |= {"input": "number", "step": "1" if field.type == "integer" else "any"}
+            bounds = field_bounds(field)
+            widget |= {"input": "number", "step": "1" if field.type == "integer" else "any",
+                       "min": _number(bounds.minimum), "max": _number(bounds.maximum)}  # fmt: skip
         elif field.type == "datetime":
             widget |= {"input": "datetime-local", "label": f"{widget['label']} (UTC)"}
         elif field.type == "text":
-            widget |= {"input": "text"}
+            widget |= {"input": "text", "maxlength": field_bounds(field).max_length}
         else:  # a pathway vocabulary
             widget |= {"input": "select", "options": vocabulary_options(pathway, field.type)}
         widgets.append(widget)
     return widgets
+
+
+def _number(value: float | None) -> str | None:
+    return None if value is None else str(int(value)) if float(value).is_integer() else str(value)
 
 
 def vocabulary_options(pathway: Pathway, name: str) -> list[tuple[str, str]]:
@@ -67,8 +76,13 @@ def vocabulary_options(pathway: Pathway, name: str) -> list[tuple[str, str]]:
     return [(str(value), words(value)) for value in values]
 
 
-def not_found(request: Request, case_id: int):
-    return page(request, "error.html", status_code=404, title="No such case", message=f"case {case_id} does not exist")
+def no_such_case(case_id: int) -> NotFound:
+    return NotFound(f"case {case_id} does not exist")
+
+
+# Path ids are int4 in the database: a larger one is refused (422) before any query.
+CaseId = Annotated[int, PathParam(ge=1, le=INT4_MAX)]
+AlertId = Annotated[int, PathParam(ge=1, le=INT4_MAX)]
 
 
 def form_to_data(rule: EventRule, form: dict[str, str]) -> dict[str, Any]:
@@ -80,7 +94,7 @@ def form_to_data(rule: EventRule, form: dict[str, str]) -> dict[str, Any]:
             continue
         if field.type == "boolean":
             data[field.name] = raw == "true"
-        elif field.type == "integer" and raw.lstrip("-").isdigit():
+        elif field.type == "integer" and raw.lstrip("-").isascii() and raw.lstrip("-").isdigit() and len(raw) < 20:
             data[field.name] = int(raw)
         elif field.type == "number":
             try:
@@ -155,22 +169,18 @@ def load_case_page(session: Session, case_id: int, signed, now) -> dict[str, Any
 
 
 @router.get("/cases/{case_id}")
-def case_page(request: Request, case_id: int, session: SessionDep, now: NowDep, signed: Reader):
-    try:
-        context = load_case_page(session, case_id, signed, now)
-    except NotFound:
-        return not_found(request, case_id)
-    session.commit()  # the audit row of this view
+def case_page(request: Request, case_id: CaseId, session: SessionDep, now: NowDep, signed: Reader):
+    context = load_case_page(session, case_id, signed, now)  # NotFound: the error page (tracking/web/errors.py)
     return page(request, "case.html", **context, form=None)
 
 
 @router.get("/cases/{case_id}/event-form")
-def event_form(request: Request, case_id: int, kind: str, session: SessionDep, signed: Reader):
+def event_form(
+    request: Request, case_id: CaseId, session: SessionDep, signed: Reader, kind: str = Query(max_length=40)
+):
     case = session.get(Case, case_id)
     if case is None:
-        return page(
-            request, "error.html", status_code=404, title="No such case", message=f"case {case_id} does not exist"
-        )
+        raise no_such_case(case_id)
     pathway = find_pathway(case.pathway_name, case.pathway_version)
     rule = pathway.events.get(kind)
     if rule is None or not may_record(signed.user.role, kind):
@@ -180,23 +190,20 @@ def event_form(request: Request, case_id: int, kind: str, session: SessionDep, s
 
 
 @router.post("/cases/{case_id}/events")
-async def submit_event(request: Request, case_id: int, session: SessionDep, now: NowDep, signed: Reader):
+async def submit_event(request: Request, case_id: CaseId, session: SessionDep, now: NowDep, signed: Reader):
     form = {key: str(value) for key, value in (await request.form()).items()}
     case = session.get(Case, case_id)
     if case is None:
-        return page(
-            request, "error.html", status_code=404, title="No such case", message=f"case {case_id} does not exist"
-        )
+        raise no_such_case(case_id)
     pathway = find_pathway(case.pathway_name, case.pathway_version)
     kind = form.get("kind", "")
     rule = pathway.events.get(kind)
     if rule is None:
-        return page(request, "error.html", status_code=422, title="Unknown event",
-                    message=f"'{kind}' is not an event of this pathway")  # fmt: skip
+        raise InvalidInput(f"{shown(kind)} is not an event of this pathway")
     if not may_record(signed.user.role, kind):
-        return page(request, "error.html", status_code=403, title="Not allowed",
-                    message=f"Your role may not record {rule.title.lower()}.")  # fmt: skip
+        raise Forbidden(f"Your role may not record {rule.title.lower()}.")
     version = form.get("expected_version", "")
+    version = version if version.isascii() and version.isdigit() and len(version) < 11 else ""
     try:
         record_event(
             session, case_id, kind, form_to_data(rule, form), actor=signed.user.username, now=now,
@@ -206,6 +213,7 @@ async def submit_event(request: Request, case_id: int, session: SessionDep, now:
         )  # fmt: skip
     except WorkupError as refused:
         session.rollback()
+        record_refusal(request, 409 if isinstance(refused, VersionConflict) else 422)
         pathway_refusal = getattr(refused, "refusal", None)
         reused = isinstance(refused, IdempotencyKeyReused)  # this form was already saved with other values
         message = pathway_refusal.message if pathway_refusal else str(refused)
@@ -238,20 +246,19 @@ def _back_to_case(request: Request, case_id: int):
 
 
 @router.post("/cases/{case_id}/assign")
-async def assign(request: Request, case_id: int, session: SessionDep, now: NowDep, signed=Depends(require(*ASSIGN))):
+async def assign(request: Request, case_id: CaseId, session: SessionDep, now: NowDep, signed=Depends(require(*ASSIGN))):
     form = await request.form()
     username = str(form.get("navigator") or "")
     case = session.exec(select(Case).where(Case.id == case_id).with_for_update()).first()
     if case is None:
-        return page(
-            request, "error.html", status_code=404, title="No such case", message=f"case {case_id} does not exist"
-        )
+        raise no_such_case(case_id)
     navigator = None
     if username:
         try:
             navigator = assignable_navigator(session, username)
         except InvalidInput as refused:
             session.rollback()
+            record_refusal(request, 422)
             return page(request, "error.html", status_code=422, title="Not an active navigator", message=str(refused))
     case.navigator_id = navigator.id if navigator else None
     session.add(case)
@@ -262,17 +269,14 @@ async def assign(request: Request, case_id: int, session: SessionDep, now: NowDe
 
 
 @router.post("/alerts/{alert_id}/ack")
-async def ack(request: Request, alert_id: int, session: SessionDep, now: NowDep,
+async def ack(request: Request, alert_id: AlertId, session: SessionDep, now: NowDep,
               signed=Depends(require(*MANAGE_ALERTS))):  # fmt: skip
     form = await request.form()
     snooze = str(form.get("snooze_days") or "")
-    try:
-        alert = acknowledge_alert(
-            session, alert_id, actor=signed.user.username, reason=str(form.get("reason") or ""), now=now,
-            snooze_until=now + timedelta(days=int(snooze)) if snooze.isdigit() and int(snooze) > 0 else None,
-        )  # fmt: skip
-    except WorkupError as refused:
-        session.rollback()
-        return page(request, "error.html", status_code=422, title="Alert not acknowledged", message=str(refused))
-    session.commit()
+    if snooze and not (snooze.isascii() and snooze.isdigit() and len(snooze) <= 2 and int(snooze) <= 90):
+        raise InvalidInput("snooze days must be a whole number from 0 to 90")
+    alert = acknowledge_alert(
+        session, alert_id, actor=signed.user.username, reason=ack_reason(str(form.get("reason") or "")), now=now,
+        snooze_until=now + timedelta(days=int(snooze)) if snooze and int(snooze) > 0 else None,
+    )  # fmt: skip
     return _back_to_case(request, alert.case_id)

@@ -83,12 +83,12 @@ def worklist_page(
     session: SessionDep,
     now: NowDep,
     signed: Reader,
-    step: str | None = None,
-    navigator: str | None = None,
-    facility: int | None = None,
-    late: str | None = None,
+    step: str | None = Query(None, max_length=40),
+    navigator: str | None = Query(None, max_length=120),
+    facility: int | None = Query(None, ge=1, le=2**31 - 1),
+    late: str | None = Query(None, max_length=40),
     mine: bool = False,
-    page_number: int = Query(1, alias="page", ge=1),
+    page_number: int = Query(1, alias="page", ge=1, le=1_000_000),
 ):
     filters = _filters(step, navigator, facility, late, mine, signed.user)
     error = None
@@ -134,10 +134,10 @@ def worklist_csv(
     session: SessionDep,
     now: NowDep,
     signed=Depends(require(*EXPORT)),
-    step: str | None = None,
-    navigator: str | None = None,
-    facility: int | None = None,
-    late: str | None = None,
+    step: str | None = Query(None, max_length=40),
+    navigator: str | None = Query(None, max_length=120),
+    facility: int | None = Query(None, ge=1, le=2**31 - 1),
+    late: str | None = Query(None, max_length=40),
     mine: bool = False,
 ):
     filters = _filters(step, navigator, facility, late, mine, signed.user)

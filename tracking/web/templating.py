@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import SQLAlchemyError
 
 from tracking.users.roles import ADMINISTER, EXPORT, Role
 
@@ -18,7 +19,12 @@ templates.env.filters["moment"] = lambda value: f"{value:%Y-%m-%d %H:%M}" if val
 def page(request: Request, name: str, status_code: int = 200, **context):
     """Render a template with who is signed in and what their role may see."""
     signed = getattr(request.state, "signed", None)
-    role = signed.user.role if signed else None
+    try:
+        role = signed.user.role if signed else None
+        if signed:
+            _ = signed.user.username, signed.user.display_name
+    except SQLAlchemyError:  # the user's row went with a closed, rolled-back session: show the page signed out
+        signed, role = None, None
     context |= {
         "request": request,
         "signed": signed,
