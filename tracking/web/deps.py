@@ -117,10 +117,10 @@ def require(*roles: Role) -> Callable:
     async def dependency(request: Request, signed: Annotated[Signed | None, Depends(signed_in)]) -> Signed:
         if signed is None:
             raise LoginRequired
+        request.state.signed = signed  # who asked: also for the error page and the audit of a denial
         if signed.user.role not in allowed:
             raise Forbidden(f"Your role ({signed.user.role.replace('_', ' ')}) may not do this.")
         await _check_csrf(request, signed)
-        request.state.signed = signed
         return signed
 
     return dependency

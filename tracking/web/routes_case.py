@@ -203,7 +203,8 @@ async def submit_event(request: Request, case_id: CaseId, session: SessionDep, n
     if not may_record(signed.user.role, kind):
         raise Forbidden(f"Your role may not record {rule.title.lower()}.")
     version = form.get("expected_version", "")
-    version = version if version.isascii() and version.isdigit() and len(version) < 11 else ""
+    if version and not (version.isascii() and version.isdigit() and len(version) <= 10):
+        raise InvalidInput("expected_version must be the case version number")
     try:
         record_event(
             session, case_id, kind, form_to_data(rule, form), actor=signed.user.username, now=now,
