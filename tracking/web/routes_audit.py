@@ -12,7 +12,7 @@ from math import ceil
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import func, or_
+from sqlalchemy import func, literal_column, or_
 from sqlmodel import Session, col, select
 
 from tracking.audit import AuditEntry, audit
@@ -34,8 +34,7 @@ class AuditFilters:
 
     def apply(self, query):
         if self.case_id is not None:  # the case's own rows, and list views and exports that showed it
-            shown = col(AuditEntry.detail)["case_ids"].contains([self.case_id])
-            query = query.where(or_(AuditEntry.case_id == self.case_id, shown))
+            query = query.where(or_(AuditEntry.case_id == self.case_id, showed_case(self.case_id)))
         if self.actor:
             query = query.where(func.lower(AuditEntry.actor) == self.actor.lower())
         if self.action:
@@ -50,6 +49,16 @@ class AuditFilters:
         """For the audit row of a view: filter_case, filter_actor, filter_action (when set)."""
         named = {"filter_case": self.case_id, "filter_actor": self.actor, "filter_action": self.action}
         return {key: value for key, value in named.items() if value not in (None, "")}
+
+
+def showed_case(case_id: int):
+    """`detail -> 'case_ids' @> [case_id]`: list views and exports that showed the case.
+
+    Written with `->` (not the jsonb subscript SQLAlchemy would render) so that an expression index
+    `USING gin ((detail -> 'case_ids') jsonb_path_ops)` can answer it.
+    """
+    shown = col(AuditEntry.detail).op("->")(literal_column("'case_ids'"))
+    return shown.op("@>")(func.jsonb_build_array(case_id))
 
 
 def parse_filters(case: str, actor: str, action: str) -> tuple[AuditFilters, str | None]:
