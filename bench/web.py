@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from bench.latency import Latencies, timed_calls
@@ -9,7 +11,9 @@ from bench.latency import Latencies, timed_calls
 
 def signed_in(base_url: str, username: str, password: str) -> httpx.Client:
     client = httpx.Client(base_url=base_url, timeout=60)
-    response = client.post("/login", data={"username": username, "password": password})
+    form = client.get("/login").text  # the sign-in form carries its own CSRF token (and sets its cookie)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    response = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
     if response.status_code not in (200, 303) or "workup_session" not in client.cookies:
         raise RuntimeError(f"could not sign in as {username}: {response.status_code}")
     return client
