@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from tests.factories import seed_opening
 from tests.integration.test_cli import WORKUP, count
@@ -297,7 +297,7 @@ def seeded(committed):
     now = datetime.now(UTC)
     with Session(committed) as session:
         case_id = open_case(session, seed_opening(mrn="BAD-SEED"), actor="test", now=now).case_id
-        step = session.query(Step).filter(Step.case_id == case_id).first()
+        step = session.exec(select(Step).where(Step.case_id == case_id)).first()
         alert = Alert(case_id=case_id, step_id=step.id, level=1, raised_at=now)
         session.add(alert)
         session.commit()

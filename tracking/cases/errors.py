@@ -102,9 +102,7 @@ def describe(error: BaseException) -> str:
 
     from tracking.db import DatabaseUnavailable
 
-    if isinstance(error, GuardRefused):
-        return error.refusal.message
-    if isinstance(error, WorkupError):
+    if isinstance(error, WorkupError):  # a guard refusal starts with its guard: "G1: ..."
         return str(error)
     if isinstance(error, ValidationError):
         parts = []

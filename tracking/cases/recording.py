@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, select
@@ -27,9 +27,6 @@ from tracking.pathway.definition import Pathway, find_pathway
 from tracking.pathway.engine import decide
 from tracking.pathway.fields import FieldRefused, normalise_event_data, parse_moment
 from tracking.runs.service import request_case_run
-
-# How far past the server's clock an occurred_at may be (a client's clock running a little fast).
-CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass
@@ -93,13 +90,7 @@ def record_event(
         moment = now if occurred_at is None else parse_moment(occurred_at, "occurred_at")
     except FieldRefused as refused:
         raise InvalidInput(str(refused.refusal)) from None
-    if moment > now + CLOCK_SKEW:
-        raise InvalidInput(f"occurred_at {moment:%Y-%m-%dT%H:%M:%SZ} is in the future; record what has happened")
-    if moment < case.opened_at:
-        raise InvalidInput(
-            f"occurred_at {moment:%Y-%m-%dT%H:%M:%SZ} is before case {case_id} was opened "
-            f"({case.opened_at:%Y-%m-%dT%H:%M:%SZ})"
-        )
+    # An occurred_at past now or before the case was opened is refused by the pathway engine (exit 4, HTTP 422).
     pathway = find_pathway(case.pathway_name, case.pathway_version)
     this_request = event_request_hash(pathway, case_id, kind, data, occurred_at) if idempotency_key else None
     decision = decide(pathway, case_state(session, case), NewEvent(kind, data, moment), now)

@@ -129,7 +129,8 @@ def install_error_handlers(app: FastAPI) -> None:
     def refused(request: Request, error: WorkupError) -> Response:
         refusal = getattr(error, "refusal", None)
         extra = {"guard": refusal.guard if refusal else None, "field": refusal.field if refusal else None}
-        return answer(request, classify(error).status, describe(error), extra=extra)
+        message = refusal.message if refusal else describe(error)  # the guard has its own key in JSON
+        return answer(request, classify(error).status, message, extra=extra)
 
     @app.exception_handler(ValidationError)
     @app.exception_handler(IntegrityError)
