@@ -16,6 +16,7 @@ from prefect.runtime import flow_run
 
 from flows.runtime import flow_now
 from tracking.db import get_engine, session_scope
+from tracking.logs import phi_safe, scrub
 from tracking.notify.delivery import deliver_due
 from tracking.outages import is_outage
 from tracking.runs.outside_work import queue_outside_work
@@ -27,17 +28,20 @@ class CaseRunsFailed(RuntimeError):
 
 
 @task(retries=3, retry_delay_seconds=[2, 10, 60])
+@phi_safe
 def queue_case_outside_work(case_id: int, now: datetime) -> dict:
     with session_scope() as session:
         return queue_outside_work(session, case_id, now).as_dict()
 
 
 @task(retries=3, retry_delay_seconds=[2, 10, 60])
+@phi_safe
 def deliver_case_notifications(case_id: int, now: datetime) -> dict:
     return deliver_due(get_engine(), now, case_id=case_id).as_dict()
 
 
 @flow(name="workup", flow_run_name="case-{case_id}", log_prints=False)
+@phi_safe
 def workup(case_id: int, now: datetime | None = None) -> dict:
     """One case's orchestration: queue the outside work its decisions call for, then send it."""
     moment = flow_now(now)
@@ -56,10 +60,13 @@ def run_case(case_id: int, now: datetime) -> str | None:
 
 
 def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}".rstrip(": ")
+    """The error's first line, scrubbed of values (it is shown on /ops and by `workup runs`)."""
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return scrub(f"{type(error).__name__}: {first}".rstrip(": "))
 
 
 @flow(name="run_pending_case_runs")
+@phi_safe
 def run_pending_case_runs(now: datetime | None = None, limit: int = 100) -> dict:
     """Claim cases that need a run (FOR UPDATE SKIP LOCKED) and run each one's workup flow."""
     moment = flow_now(now)

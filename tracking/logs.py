@@ -20,11 +20,15 @@ replaces the values with `<hidden>`.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import re
 import sys
 import threading
 import traceback
+import typing
+from collections.abc import Callable
 from typing import Any
 
 HIDDEN = "<hidden>"
@@ -132,3 +136,29 @@ def install() -> None:
             for handler in logger.handlers:
                 if _FILTER not in handler.filters:
                     handler.addFilter(_FILTER)
+
+
+class ScrubbedError(RuntimeError):
+    """A failure whose message had values scrubbed before Prefect stored it; the original is its cause."""
+
+
+def phi_safe(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a flow or task body: Prefect stores a failed run's message (shown in its UI), so a message
+    that carries values (a PostgreSQL `Failing row contains (...)`) is raised again scrubbed. The
+    original stays the cause, so outage checks (tracking/outages.py) still see it."""
+
+    @functools.wraps(function)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except Exception as error:
+            told = f"{type(error).__name__}: {error}"
+            clean = scrub(told)
+            if clean == told:
+                raise
+            raise ScrubbedError(clean) from error
+
+    # Prefect reads the parameters' types to validate them; resolve them where the function lives.
+    run.__annotations__ = typing.get_type_hints(function)
+    run.__signature__ = inspect.signature(function, eval_str=True)  # type: ignore[attr-defined]
+    return run

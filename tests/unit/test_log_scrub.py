@@ -68,3 +68,52 @@ def test_records_and_their_tracebacks_are_scrubbed_and_access_log_args_kept():
     output = stream.getvalue()
     assert "Traceback" in output and "RuntimeError" in output and "patients_mrn_key" in output
     assert "MRN-4711" not in output and "Ada" not in output
+
+
+def test_a_flow_body_that_fails_with_values_is_raised_again_scrubbed_with_its_cause():
+    import httpx
+
+    from tracking.logs import ScrubbedError, phi_safe
+    from tracking.outages import is_outage
+
+    leak = 'duplicate key value violates unique constraint "uq_patients_mrn"\nDETAIL:  Key (mrn)=(PHI-MRN-77) exists.'
+
+    @phi_safe
+    def body():
+        raise ValueError(leak)
+
+    try:
+        body()
+    except ScrubbedError as error:
+        assert "PHI-MRN-77" not in str(error) and "uq_patients_mrn" in str(error)
+        assert isinstance(error.__cause__, ValueError)
+    else:
+        raise AssertionError("the failure was swallowed")
+
+    @phi_safe
+    def away():
+        raise httpx.ConnectError("All connection attempts failed")
+
+    try:
+        away()
+    except httpx.ConnectError as error:  # nothing to scrub: raised as it was, still an outage
+        assert is_outage(error)
+    else:
+        raise AssertionError("the failure was swallowed")
+
+
+def test_an_outage_wrapped_for_scrubbing_is_still_an_outage():
+    import psycopg
+
+    from tracking.logs import ScrubbedError, phi_safe
+    from tracking.outages import is_outage
+
+    @phi_safe
+    def body():
+        raise psycopg.OperationalError('connection failed\nDETAIL:  Failing row contains (PHI-MRN-78, "Maren")')
+
+    try:
+        body()
+    except ScrubbedError as error:
+        assert "PHI-MRN-78" not in str(error)
+        assert is_outage(error)

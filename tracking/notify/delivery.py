@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from tracking.logs import scrub
 from tracking.notify.channels import DeliveryFailed, send_email, send_webhook
 from tracking.notify.contacts import InvalidContact, validate_email, validate_webhook_url
 from tracking.notify.models import Notification
@@ -140,7 +141,7 @@ def _failed(
     *,
     outage: bool,
 ) -> None:
-    notification.last_error = (("receiver away: " if outage else "") + reason)[:1000]
+    notification.last_error = scrub(("receiver away: " if outage else "") + reason)[:1000]
     if outage:
         if notification.channel == "email":
             away.email = True
