@@ -29,15 +29,11 @@ from pathlib import Path
 
 import httpx
 
-from tracking.cases.errors import WorkupError
+from tracking.cases.errors import PrefectUnavailable
 
 START_TIMEOUT_SECONDS = 120.0  # the first start migrates Prefect's store; about 10 s on an idle machine
 STOP_GRACE_SECONDS = 5.0
 _PR_SET_PDEATHSIG = 1
-
-
-class PrefectUnavailable(WorkupError):
-    """The local Prefect server did not start."""
 
 
 def _free_port() -> int:

@@ -37,6 +37,12 @@ class VersionConflict(WorkupError):
     exit_code = 5
 
 
+class PrefectUnavailable(WorkupError):
+    """The Prefect API could not be reached, refused the request, or a local Prefect server did not start."""
+
+    exit_code = 7
+
+
 class IdempotencyKeyReused(WorkupError):
     """The idempotency key first came with a different request; the message names the key (exit 2, HTTP 422)."""
 
@@ -77,6 +83,7 @@ def _error_table() -> list[tuple[type[BaseException], ErrorKind]]:
         (DataError, ErrorKind(422, 2, "Invalid input")),  # a value the database cannot hold
         (OperationalError, ErrorKind(503, 7, "Unavailable")),
         (DatabaseUnavailable, ErrorKind(503, 7, "Unavailable")),
+        (PrefectUnavailable, ErrorKind(503, 7, "Unavailable")),
         (WorkupError, ErrorKind(422, 2, "Refused")),
         (OverflowError, ErrorKind(422, 2, "Invalid input")),  # a date or number past what Python can hold
     ]

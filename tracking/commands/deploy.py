@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from tracking.cases.errors import InvalidInput, WorkupError
+from tracking.cases.errors import InvalidInput, PrefectUnavailable
 from tracking.commands.common import console, print_json, table
-
-
-class PrefectUnavailable(WorkupError):
-    """The Prefect API could not be reached or refused the request (flows/deployments.py raises it too)."""
-
-    exit_code = 7
 
 
 def deploy(
