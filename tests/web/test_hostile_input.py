@@ -240,3 +240,19 @@ def test_denials_and_refused_writes_are_audited_with_ids_and_path_only(app, api_
                             "ids": {"case_id": seeded_case}}) in writes  # fmt: skip
     everything = json.dumps(denied + writes)
     assert "Ines" not in everything and "API-1" not in everything and "0001-01-01" not in everything
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "step=&navigator=&facility=&late=",  # what the filter form sends when nothing is chosen
+        "step=magnification_views&navigator=&facility=&late=overdue",
+        "facility=1",
+        "facility=99999999999",  # past the column: an inline message, no 500
+        "late=someday",
+    ],
+)
+def test_the_worklist_filter_form_as_the_browser_sends_it(browser_for, seeded_case, query):
+    answer = browser_for("navigator").get(f"/worklist?{query}", headers={"HX-Request": "true"})
+    assert answer.status_code == 200, answer.text[:500]
+    assert 'data-testid="worklist"' in answer.text

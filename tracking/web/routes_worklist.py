@@ -29,11 +29,25 @@ PAGE_SIZE = 50
 STUCK_SHOWN = 20
 
 
-def _filters(step: str | None, navigator: str | None, facility: int | None, late: str | None, mine: bool, user):
+# The filter form sends every field, empty when not chosen ("facility=" means any facility).
+FacilityQuery = Query(None, max_length=19, pattern=r"^[0-9]*$", description="An outside facility's id; empty for any")
+
+
+def facility_id(value: str | None) -> int | None:
+    """The facility filter: empty means any; an id past the column's range matches nothing."""
+    if not value:
+        return None
+    number = int(value)
+    if not 1 <= number <= 2**31 - 1:
+        raise InvalidInput(f"there is no outside facility {number}")
+    return number
+
+
+def _filters(step: str | None, navigator: str | None, facility: str | None, late: str | None, mine: bool, user):
     return WorklistFilters(
         step_kind=step or None,
         navigator=user.username if mine else (navigator or None),
-        facility_id=facility or None,
+        facility_id=facility_id(facility),
         lateness=late or None,
     )
 
@@ -85,14 +99,14 @@ def worklist_page(
     signed: Reader,
     step: str | None = Query(None, max_length=40),
     navigator: str | None = Query(None, max_length=120),
-    facility: int | None = Query(None, ge=1, le=2**31 - 1),
+    facility: str | None = FacilityQuery,
     late: str | None = Query(None, max_length=40),
     mine: bool = False,
     page_number: int = Query(1, alias="page", ge=1, le=1_000_000),
 ):
-    filters = _filters(step, navigator, facility, late, mine, signed.user)
     error = None
     try:
+        filters = _filters(step, navigator, facility, late, mine, signed.user)
         rows, total = worklist(
             session, now, actor=signed.user.username, filters=filters, offset=(page_number - 1) * PAGE_SIZE,
             limit=PAGE_SIZE,
@@ -115,8 +129,8 @@ def worklist_page(
         "pages": pages,
         "previous_url": page_url(request, page_number - 1) if page_number > 1 else None,
         "next_url": page_url(request, page_number + 1) if page_number < pages else None,
-        "filters": {"step": step or "", "navigator": navigator or "", "facility": facility or "", "late": late or "",
-                    "mine": mine},
+        "filters": {"step": step or "", "navigator": navigator or "", "late": late or "", "mine": mine,
+                    "facility": int(facility) if facility and error is None else ""},
         "error": error,
         "step_kinds": [kind.value for kind in StepKind],
         "lateness_choices": LATENESS,
@@ -136,7 +150,7 @@ def worklist_csv(
     signed=Depends(require(*EXPORT)),
     step: str | None = Query(None, max_length=40),
     navigator: str | None = Query(None, max_length=120),
-    facility: int | None = Query(None, ge=1, le=2**31 - 1),
+    facility: str | None = FacilityQuery,
     late: str | None = Query(None, max_length=40),
     mine: bool = False,
 ):
