@@ -168,7 +168,7 @@ def test_openapi_shows_the_bounds(api):
         ("/cases/424242", 404),
         ("/worklist?page=0", 422),
         (f"/worklist?page={10**12}", 422),
-        (f"/worklist?facility={HUGE}", 422),
+        ("/worklist?facility=abc", 422),
         ("/no-such-page", 404),
         (f"/cases/{HUGE}/event-form?kind=assessment", 422),
     ],
