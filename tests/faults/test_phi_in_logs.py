@@ -139,6 +139,12 @@ def test_no_patient_data_in_any_log(marked_database, tmp_path):
     refusal = run([WORKUP, "event", "record", str(case_id), "biopsy_result", "--data", '{"histology": "x"}'], env)
     assert refusal.returncode != 0
     leaks += marker.leaks("workup event record refusal", refusal.stderr + refusal.stdout)
+    # a NUL in a name, through a JSON file (an argument cannot carry one): refused, and said without the name
+    nul_file = tmp_path / "nul.json"
+    nul_file.write_text(json.dumps(marker.opening(mrn=marker.mrn + "N", given_name=marker.given + "\u0000")))
+    nul = run([WORKUP, "case", "open", "--file", str(nul_file)], env)
+    assert nul.returncode == 2, nul.stderr
+    leaks += marker.leaks("workup case open with a NUL in the name", nul.stderr + nul.stdout)
     for command in (["case", "show", str(case_id), "--json"], ["overdue", "--csv"], ["worklist"], ["outbox"]):
         shown = run([WORKUP, *command], env)
         leaks += marker.leaks(f"workup {' '.join(command)} (stderr)", shown.stderr)
@@ -173,6 +179,9 @@ def test_no_patient_data_in_any_log(marked_database, tmp_path):
             answer = api.post("/api/cases", json=body)
             assert answer.status_code >= 400, (name, answer.status_code)
             leaks += marker.leaks(f"POST /api/cases {name} violation (answer)", answer.text)
+        nul = api.post("/api/cases", json=marker.opening(mrn=marker.mrn + "N", family_name=marker.family + "\x00"))
+        assert nul.status_code == 422, nul.text
+        leaks += marker.leaks("POST /api/cases with a NUL in the name (answer)", nul.text)
         refused = api.post(f"/api/cases/{case_id}/events", json={"kind": "biopsy_result", "data": {"histology": "x"}})
         assert refused.status_code >= 400
         assert api.get("/api/cases/99999999").status_code == 404
