@@ -70,4 +70,10 @@ class Alert(SQLModel, table=True):
             unique=True,
             postgresql_where=text("kind = 'run_stalled' AND status <> 'resolved'"),
         ),
+        Index(
+            "uq_alerts_one_unresolved_stalled_case_per_case",
+            "case_id",
+            unique=True,
+            postgresql_where=text("kind = 'case_stalled' AND status <> 'resolved'"),
+        ),
     )

@@ -1,11 +1,15 @@
-"""Tables for patients, outside facilities, cases, steps, case events and prior-film requests."""
+"""Tables for patients, outside facilities, cases, steps, case events, prior-film requests and the
+pathway versions cases use.
+
+Clinical vocabularies (finding types, BI-RADS, step and event kinds, dispositions) are not CHECKs:
+the pathway files define them, and the engine checks every value against the case's pathway."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
 import tracking.users.models  # noqa: F401 - cases.navigator_id points at users
@@ -13,18 +17,12 @@ from tracking.base import json_column, moment
 from tracking.pathway.vocabulary import (
     CaseStatus,
     Density,
-    Disposition,
-    EventKind,
     FacilityChannel,
-    FindingType,
     Laterality,
     PriorFilmStatus,
-    StepKind,
     StepStatus,
     check_values,
 )
-
-BIRADS_VALUES = "'0', '1', '2', '3', '4A', '4B', '4C', '5', '6'"
 
 
 class Patient(SQLModel, table=True):
@@ -69,6 +67,10 @@ class Case(SQLModel, table=True):
     birads: str = Field(sa_type=String(2), nullable=False)
     pathway_name: str = Field(sa_type=String(80), nullable=False)
     pathway_version: int = Field(nullable=False)
+    # SHA-256 of the pathway file's content when the case was opened (tracking/cases/pathway_versions.py).
+    pathway_hash: str | None = Field(default=None, sa_type=String(64), nullable=True)
+    # A palpable finding: negative imaging then leaves a clinical follow-up owed, never a silent closure.
+    palpable: bool = Field(default=False, nullable=False, sa_column_kwargs={"server_default": false()})
     status: str = Field(sa_type=String(20), nullable=False, default=CaseStatus.open)
     disposition: str | None = Field(default=None, sa_type=String(40), nullable=True)
     opened_at: datetime = moment()
@@ -77,12 +79,9 @@ class Case(SQLModel, table=True):
     navigator_id: int | None = Field(default=None, foreign_key="users.id", nullable=True, index=True)
 
     __table_args__ = (
-        CheckConstraint(f"finding_type IN ({check_values(FindingType)})", name="finding_type"),
         CheckConstraint(f"laterality IN ({check_values(Laterality)})", name="laterality"),
         CheckConstraint(f"density IN ({check_values(Density)})", name="density"),
-        CheckConstraint(f"birads IN ({BIRADS_VALUES})", name="birads"),
         CheckConstraint(f"status IN ({check_values(CaseStatus)})", name="status"),
-        CheckConstraint(f"disposition IN ({check_values(Disposition)})", name="disposition"),
         CheckConstraint("(status = 'closed') = (closed_at IS NOT NULL)", name="closed_at_iff_closed"),
         CheckConstraint("version >= 1", name="version_positive"),
         Index("ix_cases_status", "status"),
@@ -107,7 +106,6 @@ class CaseEvent(SQLModel, table=True):
     request_hash: str | None = Field(default=None, sa_type=String(64), nullable=True)
 
     __table_args__ = (
-        CheckConstraint(f"kind IN ({check_values(EventKind)})", name="kind"),
         CheckConstraint("length(idempotency_key) > 0", name="idempotency_key_not_blank"),
     )
 
@@ -122,7 +120,8 @@ class Step(SQLModel, table=True):
     kind: str = Field(sa_type=String(40), nullable=False)
     laterality: str | None = Field(default=None, sa_type=String(10), nullable=True)
     status: str = Field(sa_type=String(20), nullable=False, default=StepStatus.pending)
-    due_at: datetime = moment()
+    due_at: datetime = moment()  # overdue from here on (for a follow-up: the end of its window)
+    target_at: datetime | None = moment(nullable=True)  # a follow-up's target date, inside its window
     scheduled_at: datetime | None = moment(nullable=True)
     completed_at: datetime | None = moment(nullable=True)
     facility_id: int | None = Field(default=None, foreign_key="outside_facilities.id", nullable=True)
@@ -131,7 +130,6 @@ class Step(SQLModel, table=True):
     created_at: datetime = moment(default_now=True)
 
     __table_args__ = (
-        CheckConstraint(f"kind IN ({check_values(StepKind)})", name="kind"),
         CheckConstraint(f"status IN ({check_values(StepStatus)})", name="status"),
         CheckConstraint(f"laterality IN ({check_values(Laterality)})", name="laterality"),
         CheckConstraint("(status = 'completed') = (completed_at IS NOT NULL)", name="completed_at_iff_completed"),
@@ -141,6 +139,7 @@ class Step(SQLModel, table=True):
             "due_at",
             postgresql_where=text("status IN ('pending', 'scheduled')"),
         ),
+        Index("ix_steps_handed_off_due", "due_at", postgresql_where=text("status = 'handed_off'")),
     )
 
 
@@ -171,3 +170,18 @@ class PriorFilmRequest(SQLModel, table=True):
         CheckConstraint("(status = 'received') = (received_at IS NOT NULL)", name="received_at_iff_received"),
         CheckConstraint("chase_count >= 0", name="chase_count_not_negative"),
     )
+
+
+class PathwayVersion(SQLModel, table=True):
+    """A pathway name and version that cases use, with the content hash it must keep."""
+
+    __tablename__ = "pathway_versions"
+
+    name: str = Field(sa_type=String(80), primary_key=True)
+    version: int = Field(primary_key=True)
+    content_hash: str = Field(sa_type=String(64), nullable=False)
+    # The file's `timeliness:` milestones, read by the case_timeliness view.
+    milestones: dict[str, Any] = json_column()
+    first_used_at: datetime = moment()
+
+    __table_args__ = (CheckConstraint("length(content_hash) = 64", name="content_hash_sha256"),)

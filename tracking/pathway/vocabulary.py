@@ -112,6 +112,7 @@ class AlertKind(StrEnum):
     overdue_step = "overdue_step"  # a workup step is past its due time
     delivery_failed = "delivery_failed"  # a notification was dead-lettered: its receiver never got it
     run_stalled = "run_stalled"  # a case's run request has waited longer than the configured limit
+    case_stalled = "case_stalled"  # an open or lost case with no open dated step and no other open alert
 
 
 class CaseRunStatus(StrEnum):
