@@ -86,6 +86,7 @@ def case_state(session: Session, case: Case) -> CaseState:
                 kind=step.kind,
                 status=step.status,
                 due_at=step.due_at,
+                target_at=step.target_at,
                 laterality=step.laterality,
                 facility_id=step.facility_id,
                 created_at=step.created_at,
@@ -106,6 +107,7 @@ def apply_decision(session: Session, case: Case, event: CaseEvent, decision: Dec
             laterality=new.laterality,
             status=new.status,
             due_at=new.due_at,
+            target_at=new.target_at,
             facility_id=new.facility_id,
             created_by_event_id=event.id,
         )

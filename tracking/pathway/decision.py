@@ -18,6 +18,7 @@ class StepState:
     laterality: str | None = None
     facility_id: int | None = None
     created_at: datetime | None = None
+    target_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:
@@ -75,6 +76,7 @@ class NewStep:
     laterality: str | None = None
     facility_id: int | None = None
     status: str = StepStatus.pending.value
+    target_at: datetime | None = None  # a follow-up's target date; due_at is the end of its window
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,14 @@ class Decision:
     def summary(self) -> dict[str, Any]:
         """A JSON-ready account of the decision, stored with the event and shown to people."""
         return {
-            "created": [{"kind": step.kind, "due_at": step.due_at.isoformat()} for step in self.create],
+            "created": [
+                {
+                    "kind": step.kind,
+                    "due_at": step.due_at.isoformat(),
+                    **({"target_at": step.target_at.isoformat()} if step.target_at else {}),
+                }
+                for step in self.create
+            ],
             "completed": [change.step_id for change in self.complete],
             "cancelled": [change.step_id for change in self.cancel],
             "birads": self.birads,

@@ -45,10 +45,16 @@ class DueRule:
     by_birads: dict[str, int] = field(default_factory=dict)
 
     def due_from(self, anchor: datetime, birads: str | None = None) -> datetime:
-        """The moment the step becomes overdue, counted from `anchor`."""
+        """The moment the step becomes overdue, counted from `anchor` (the end of a window, if any)."""
         if birads is not None and birads in self.by_birads:
             return add_days(anchor, self.by_birads[birads])
         return add_days(add_months(anchor, self.months), self.days + self.window_days)
+
+    def target_from(self, anchor: datetime) -> datetime | None:
+        """A windowed step's target date (the middle of its window), counted from `anchor`; else None."""
+        if not self.window_days:
+            return None
+        return add_days(add_months(anchor, self.months), self.days)
 
 
 @dataclass(frozen=True)

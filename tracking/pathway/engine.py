@@ -244,7 +244,11 @@ class _Plan:
                 continue
             due = rule.due.due_from(self.anchor, self.decision.birads or self.case.birads)
             step = NewStep(
-                kind=str(kind), due_at=due, laterality=str(laterality) if laterality else None, facility_id=facility_id
+                kind=str(kind),
+                due_at=due,
+                laterality=str(laterality) if laterality else None,
+                facility_id=facility_id,
+                target_at=rule.due.target_from(self.anchor),
             )
             self.decision.create.append(step)
             self.open.append(step)
