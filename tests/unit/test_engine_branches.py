@@ -66,7 +66,7 @@ def test_seed_opening_creates_exactly_the_immediate_steps(pathway):
     decision = plan_opening(pathway, OpeningFacts("calcifications", "left", "c", "0", SEED_FACILITIES), NOW)
     assert isinstance(decision, Decision)
     assert opening_rows(decision) == [
-        ("annual_screening", "right", None, at_time(2027, 3, 2), "pending"),
+        ("annual_screening", "right", None, at_time(2027, 4, 1), "pending"),
         ("final_assessment", None, None, NOW + days(30), "pending"),
         ("magnification_views", "left", None, NOW + days(7), "pending"),
         ("prior_film_request", None, 11, NOW + days(30), "pending"),
@@ -99,7 +99,7 @@ def test_dense_opening_has_bilateral_ultrasound(pathway, density):
 def test_opening_without_facilities_has_no_priors_and_no_final_assessment(pathway):
     case = opened(pathway, facility_ids=())
     assert open_rows(case) == [
-        ("annual_screening", "right", None, at_time(2027, 3, 2)),
+        ("annual_screening", "right", None, at_time(2027, 4, 1)),
         ("magnification_views", "left", None, NOW + days(7)),
         ("ultrasound", "bilateral", None, NOW + days(14)),
     ]
@@ -143,7 +143,7 @@ def test_suspicious_magnification_leads_to_stereotactic_biopsy(pathway, birads):
     assert decision.birads == birads
     assert case.state.birads == birads
     assert open_rows(case) == [
-        ("annual_screening", "right", None, at_time(2027, 3, 2)),
+        ("annual_screening", "right", None, at_time(2027, 4, 1)),
         ("prior_film_request", None, 11, NOW + days(30)),
         ("prior_film_request", None, 12, NOW + days(30)),
         ("result_letter", None, None, MAG_AT + days(7)),
@@ -178,7 +178,7 @@ def test_negative_or_benign_magnification_returns_to_screening_and_closes_when_w
     assert [change.step_id for change in decision.cancel] == [right_screening.id]
     assert step(case, right_screening.id).status == StepStatus.cancelled
     bilateral = case.open_step("annual_screening")
-    assert (bilateral.laterality, bilateral.due_at) == ("bilateral", at_time(2027, 3, 5))
+    assert (bilateral.laterality, bilateral.due_at) == ("bilateral", at_time(2027, 4, 4))
     assert case.open_step("result_letter").due_at == MAG_AT + days(30)
     assert case.state.status == CaseStatus.open
     assert case.state.disposition == "returned_to_screening"
@@ -513,7 +513,7 @@ def test_stable_surveillance_6_12_24_months_downgrades_and_returns_to_screening(
     assert right_screening.id in [change.step_id for change in decision.cancel]
     bilateral = case.open_step("annual_screening")
     # 2028-03-14 + 12 months
-    assert (bilateral.laterality, bilateral.due_at) == ("bilateral", at_time(2029, 3, 14))
+    assert (bilateral.laterality, bilateral.due_at) == ("bilateral", at_time(2029, 4, 13))
     assert "followup_6_month" not in case.open_kinds()
     assert "followup_12_month" not in case.open_kinds()
     assert "followup_24_month" not in case.open_kinds()
@@ -568,15 +568,27 @@ def test_assessment_upgrade_cancels_open_followups(pathway):
     assert not any(kind.startswith("followup_") for kind in case.open_kinds())
 
 
-def test_assessment_downgrade_cancels_the_open_biopsy_with_a_warning(pathway):
+def test_assessment_downgrade_cancels_the_open_biopsy(pathway):
     case = suspicious_case(pathway)
     stereotactic = case.open_step("stereotactic_biopsy")
     decision = accept(
         case, "assessment", {"birads": "3", "morphology": "round", "distribution": "grouped"}, MAG_AT + days(2)
     )
     assert stereotactic.id in [change.step_id for change in decision.cancel]
-    assert any("no longer needed" in w for w in decision.warnings)
+    assert not any("no longer needed" in w for w in decision.warnings)  # nobody was booked
     assert case.open_step("followup_6_month").laterality == "left"
+
+
+def test_assessment_downgrade_of_a_booked_biopsy_says_to_tell_the_patient(pathway):
+    case = suspicious_case(pathway)
+    stereotactic = case.open_step("stereotactic_biopsy")
+    booked = {"procedure": "stereotactic", "scheduled_for": (MAG_AT + days(5)).isoformat()}
+    accept(case, "biopsy_scheduled", booked, MAG_AT + days(1))
+    decision = accept(
+        case, "assessment", {"birads": "3", "morphology": "round", "distribution": "grouped"}, MAG_AT + days(2)
+    )
+    assert stereotactic.id in [change.step_id for change in decision.cancel]
+    assert any("no longer needed" in w and "tell the patient" in w for w in decision.warnings)
 
 
 # --- prior films -------------------------------------------------------------------------------------
@@ -700,20 +712,48 @@ def closed_case(pathway) -> MemoryCase:
     return case
 
 
-@pytest.mark.parametrize("kind", sorted(VALID_EVENTS))
-def test_closed_case_refuses_every_event(pathway, kind):
+CLOSED_MESSAGE = (
+    "This case is closed; its workup is over. Only 'Annual screening mammogram done' or "
+    "'Annual screening documented as done elsewhere' can be recorded on it."
+)
+ON_CLOSED_CASE = {"screening_done", "screening_done_elsewhere"}
+
+
+@pytest.mark.parametrize("kind", sorted(set(VALID_EVENTS) - ON_CLOSED_CASE))
+def test_closed_case_refuses_every_event_but_screening(pathway, kind):
     case = closed_case(pathway)
     refusal = refuse(case, kind, VALID_EVENTS[kind], MAG_AT + days(2))
-    assert refusal.message == "This case is closed; nothing more can be recorded on it."
+    assert refusal.message == CLOSED_MESSAGE
 
 
-def test_closed_case_refuses_every_event_of_the_pathway(pathway):
+def test_closed_case_refuses_every_event_of_the_pathway_but_screening(pathway):
     """Also the events added to the pathway after this test was written (checked with no data)."""
-    assert set(VALID_EVENTS) <= set(pathway.events)
+    assert set(VALID_EVENTS) - ON_CLOSED_CASE <= set(pathway.events)
+    assert {kind for kind, rule in pathway.events.items() if rule.on_closed_case} == ON_CLOSED_CASE
     case = closed_case(pathway)
-    for kind in pathway.events:
+    for kind in set(pathway.events) - ON_CLOSED_CASE:
         refusal = refuse(case, kind, VALID_EVENTS.get(kind, {}), MAG_AT + days(2))
-        assert refusal.message == "This case is closed; nothing more can be recorded on it.", kind
+        assert refusal.message == CLOSED_MESSAGE, kind
+
+
+def test_closed_case_still_tracks_its_handed_off_screening(pathway):
+    case = closed_case(pathway)
+    screening = [s for s in case.state.steps if s.kind == "annual_screening" and s.status == StepStatus.handed_off]
+    assert len(screening) == 1
+    decision = accept(case, "screening_done", {"birads": "1"}, MAG_AT + days(300))
+    assert [change.step_id for change in decision.complete] == [screening[0].id]
+    assert case.state.status == CaseStatus.closed
+
+
+def test_screening_done_elsewhere_needs_a_reason_and_ends_the_tracking(pathway):
+    case = closed_case(pathway)
+    refusal = refuse(case, "screening_done_elsewhere", {}, MAG_AT + days(300))
+    assert refusal.field == "reason"
+    decision = accept(
+        case, "screening_done_elsewhere", {"reason": "done at St Mary's, report seen"}, MAG_AT + days(300)
+    )
+    assert len(decision.cancel) == 1
+    assert not [s for s in case.state.steps if s.status in ("pending", "scheduled", "handed_off")]
 
 
 def test_event_dated_in_the_future_is_refused(pathway):
@@ -804,18 +844,19 @@ def test_lowercase_birads_is_normalised(pathway):
         ("followup_imaging_result", {"birads": "6", "change": "new_features"}),
     ],
 )
-def test_birads_6_assessment_is_refused_naming_pathology(pathway, kind, data):
+def test_birads_6_assessment_is_refused_listing_only_imaging_categories(pathway, kind, data):
     case = opened(pathway, density="b", facility_ids=())
     accept(case, "magnification_result", PROBABLY_BENIGN_MAG, MAG_AT)
     result = case.record(kind, {**data, "override_reason": "n/a"} if kind != "assessment" else data, MAG_AT + days(30))
     assert isinstance(result, Refusal) and result.field == "birads"
-    assert "Record the pathology result instead" in result.message
+    assert "must be one of 0, 1, 2, 3, 4A, 4B, 4C, 5; got '6'" in result.message
 
 
 def test_birads_6_magnification_is_refused(pathway):
     case = opened(pathway)
     result = case.record("magnification_result", {**SUSPICIOUS_MAG, "birads": "6"}, MAG_AT)
     assert isinstance(result, Refusal) and result.field == "birads"
+    assert "one of 0, 1, 2, 3, 4A, 4B, 4C, 5;" in result.message  # never lists what it then refuses
 
 
 def test_repeat_biopsy_after_malignant_discordant_is_refused(pathway):

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.factories import MemoryCase
+from tracking.pathway.contact import attempts_since_missed
 from tracking.pathway.decision import CaseState, Decision, Refusal
 from tracking.pathway.definition import EventRule, FieldRule, Pathway
 from tracking.pathway.vocabulary import CaseStatus
@@ -36,6 +37,7 @@ os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempd
 
 HIGH_CONCERN = "high"
 LOW_BIRADS = {"1", "2", "3"}
+SUSPICIOUS_BIRADS = {"4A", "4B", "4C", "5"}
 BIOPSY_KINDS = {"biopsy_scheduled", "biopsy_performed"}
 MAGNIFICATION_FIRST = BIOPSY_KINDS | {"stereotactic_infeasible", "repeat_biopsy_ordered"}
 UNKNOWN_FACILITY = 99
@@ -174,13 +176,16 @@ def check_invariant(pathway: Pathway, case: MemoryCase) -> None:
     if state.status == CaseStatus.closed:
         assert open_steps == [], f"closed case still has open steps: {case.open_kinds()}"
         assert state.disposition is not None
+    if state.status == CaseStatus.lost_to_follow_up:
+        assert open_steps, "a lost case keeps a dated item (another try to reach the patient)"
 
 
 def check_guards(pathway: Pathway, before: CaseState, kind: str, raw: Any, decision: Decision) -> None:
     """No accepted event may break G1-G6 (checked on the data the engine stored, and on the raw data)."""
     data = decision.data
     magnified = before.has_completed("magnification_views")
-    assert before.status != CaseStatus.closed, f"{kind} accepted on a closed case"
+    if before.status == CaseStatus.closed:
+        assert pathway.events[kind].on_closed_case, f"{kind} accepted on a closed case"
     # G1
     if kind in MAGNIFICATION_FIRST:
         assert magnified, f"G1: {kind} accepted before magnification views"
@@ -201,9 +206,19 @@ def check_guards(pathway: Pathway, before: CaseState, kind: str, raw: Any, decis
     if kind == "prior_films_unobtainable":
         assert len(str(data.get("reason", "")).strip()) >= 3, f"G4: {data}"
     # G5
-    if data.get("birads") in LOW_BIRADS and pathway.morphology_concern(data.get("morphology")) == HIGH_CONCERN:
+    concern = pathway.vocabularies["morphology"].get(data.get("morphology"))
+    if data.get("birads") in LOW_BIRADS and concern == HIGH_CONCERN:
         assert data.get("override_reason"), f"G5: {kind} {data} without override reason"
         assert any("override reason recorded" in warning for warning in decision.warnings)
+    if data.get("birads") in SUSPICIOUS_BIRADS and concern == "benign" and kind != "followup_imaging_result":
+        assert data.get("override_reason"), f"G5: {kind} {data} suspicious on benign morphology without a reason"
+    if data.get("birads") in LOW_BIRADS and data.get("distribution") in ("linear", "segmental"):
+        assert data.get("override_reason"), f"G5: {kind} {data} low on a suspicious distribution without a reason"
+    # the density statement, and declaring a patient lost
+    if kind == "result_letter_sent" and data.get("density_sentence_included") is False:
+        assert data.get("override_reason"), "lay summary without the density statement and no reason"
+    if kind == "lost_to_follow_up_declared" and not data.get("override_reason"):
+        assert attempts_since_missed(before) >= len(pathway.no_show.attempts), "declared lost before every attempt"
     # G6
     if kind == "stereotactic_infeasible":
         assert data.get("reason") in pathway.vocabularies["stereotactic_infeasible_reasons"], f"G6: {data}"

@@ -43,6 +43,12 @@ class PrefectUnavailable(WorkupError):
     exit_code = 7
 
 
+class PathwayChanged(WorkupError):
+    """A pathway version that cases use was edited in place; the message says how to fix it."""
+
+    exit_code = 6
+
+
 class IdempotencyKeyReused(WorkupError):
     """The idempotency key first came with a different request; the message names the key (exit 2, HTTP 422)."""
 
@@ -78,6 +84,7 @@ def _error_table() -> list[tuple[type[BaseException], ErrorKind]]:
         (VersionConflict, ErrorKind(409, 5, "Changed since you read it")),
         (IdempotencyKeyReused, ErrorKind(422, 2, "Idempotency key already used")),
         (InvalidInput, ErrorKind(422, 2, "Invalid input")),
+        (PathwayChanged, ErrorKind(409, 6, "Pathway file changed in place")),
         (ValidationError, ErrorKind(422, 2, "Invalid input")),
         (IntegrityError, ErrorKind(409, 6, "Refused by the database")),
         (DataError, ErrorKind(422, 2, "Invalid input")),  # a value the database cannot hold

@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from tracking.audit import audit
 from tracking.cases.errors import GuardRefused, IdempotencyKeyReused, InvalidInput
 from tracking.cases.models import Case, CaseEvent, OutsideFacility, Patient, Step
+from tracking.cases.pathway_versions import ensure_registered
 from tracking.cases.state import (
     apply_decision,
     clean_idempotency_key,
@@ -25,7 +26,7 @@ from tracking.cases.state import (
 )
 from tracking.notify.contacts import InvalidContact, validate_contact
 from tracking.pathway.decision import OpeningFacts, Refusal
-from tracking.pathway.definition import find_pathway
+from tracking.pathway.definition import find_pathway, pathway_for
 from tracking.pathway.engine import plan_opening
 from tracking.pathway.fields import FREE_TEXT_PATTERN, NO_CONTROL_PATTERN, free_text, plain_text
 from tracking.pathway.vocabulary import (
@@ -37,7 +38,6 @@ from tracking.pathway.vocabulary import (
     Laterality,
 )
 from tracking.runs.service import request_case_run
-from tracking.settings import get_settings
 
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 
@@ -92,7 +92,12 @@ class CaseOpening(BaseModel):
     density: Density
     birads: PlainText = Field(default="0", min_length=1, max_length=2)
     facilities: list[FacilityRef] = Field(default_factory=list, max_length=20)
-    pathway: PlainText | None = Field(default=None, max_length=80)
+    palpable: bool = Field(
+        default=False, description="A palpable lump: negative imaging then owes a clinical follow-up"
+    )
+    pathway: PlainText | None = Field(
+        default=None, max_length=80, description="Unset: the pathway whose file lists the finding type"
+    )
 
     @field_validator("birads")
     @classmethod
@@ -148,9 +153,10 @@ def open_case(
             )
             return _replay(session, existing)
     try:
-        pathway = find_pathway(opening.pathway or get_settings().default_pathway)
+        pathway = find_pathway(opening.pathway) if opening.pathway else pathway_for(opening.finding_type)
     except LookupError as exc:
         raise InvalidInput(str(exc)) from None
+    ensure_registered(session, pathway, now)
     facilities = [_facility(session, ref) for ref in opening.facilities]
     facility_ids = tuple(dict.fromkeys(facility.id for facility in facilities))
     decision = plan_opening(
@@ -161,6 +167,7 @@ def open_case(
             density=opening.density,
             birads=opening.birads,
             facility_ids=facility_ids,
+            palpable=opening.palpable,
         ),
         now,
     )
@@ -175,6 +182,8 @@ def open_case(
         birads=opening.birads,
         pathway_name=pathway.name,
         pathway_version=pathway.version,
+        pathway_hash=pathway.content_hash,
+        palpable=opening.palpable,
         status=CaseStatus.open,
         opened_at=now,
     )
@@ -190,6 +199,7 @@ def open_case(
                 "density": opening.density,
                 "birads": opening.birads,
                 "facility_ids": list(facility_ids),
+                "palpable": opening.palpable,
                 "pathway": f"{pathway.name}@{pathway.version}",
             }
         ),

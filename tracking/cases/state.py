@@ -80,6 +80,7 @@ def case_state(session: Session, case: Case) -> CaseState:
         status=case.status,
         opened_at=case.opened_at,
         disposition=case.disposition,
+        palpable=case.palpable,
         steps=tuple(
             StepState(
                 id=step.id,

@@ -43,6 +43,7 @@ class CaseState:
     status: str
     opened_at: datetime
     disposition: str | None = None
+    palpable: bool = False
     steps: tuple[StepState, ...] = ()
     history: tuple[HistoryEntry, ...] = ()
 
@@ -60,6 +61,7 @@ class OpeningFacts:
     density: str
     birads: str
     facility_ids: tuple[int, ...] = ()
+    palpable: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """The pathway engine: pure decisions from case facts, history, an event and `now`.
 
-No database, no Prefect, no clock. It keeps one invariant: an open case always has at least one
-open workup step with a due time, so no case can stall silently.
+No database, no Prefect, no clock, and no clinical rule of its own: every step, branch, check and
+role comes from the pathway file. It keeps one invariant: an open case always has at least one
+open workup step with a due time, so no case can stall silently; a lost case keeps the dated item
+its pathway gives it, and the sweep alerts on any case that ends up with neither.
 """
 
 from __future__ import annotations
@@ -10,10 +12,17 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from tracking.pathway.checks import breast, run_checks
+from tracking.pathway.conditions import Context, holds
+from tracking.pathway.contact import (
+    REACHED,
+    attempts_since_missed,
+    last_missed_step,
+    next_contact_attempt,
+)
 from tracking.pathway.decision import (
     CaseState,
     Decision,
-    HistoryEntry,
     NewEvent,
     NewStep,
     OpeningFacts,
@@ -23,19 +32,16 @@ from tracking.pathway.decision import (
 )
 from tracking.pathway.definition import Action, EventRule, Pathway
 from tracking.pathway.fields import FieldRefused, normalise_event_data
-from tracking.pathway.guards import BEFORE_FIELD_CHECKS, GUARD_CHECKS, breast
-from tracking.pathway.vocabulary import CaseStatus, Density, Disposition, Laterality, StepKind, StepStatus
+from tracking.pathway.vocabulary import CaseStatus, Disposition, Laterality, StepStatus
+
+__all__ = ["decide", "plan_opening", "last_missed_step", "next_contact_attempt", "attempts_since_missed"]
 
 CLOCK_SKEW = timedelta(minutes=5)
-PROCEDURE_STEPS = {
-    "stereotactic": StepKind.stereotactic_biopsy,
-    "open_surgical": StepKind.open_surgical_biopsy,
-}
 OTHER_BREAST = {Laterality.left: Laterality.right, Laterality.right: Laterality.left}
 
 
 def plan_opening(pathway: Pathway, facts: OpeningFacts, now: datetime) -> Decision | Refusal:
-    """The steps a new case starts with."""
+    """The steps a new case starts with, due from `now` (the exam the finding came from)."""
     if facts.finding_type not in pathway.finding_types:
         return Refusal(
             f"The {pathway.name} pathway is for {', '.join(pathway.finding_types)} findings, not {facts.finding_type}."
@@ -49,10 +55,14 @@ def plan_opening(pathway: Pathway, facts: OpeningFacts, now: datetime) -> Decisi
         birads=facts.birads,
         status=CaseStatus.open,
         opened_at=now,
+        palpable=facts.palpable,
     )
     plan = _Plan(pathway, case, now, facility_ids=facts.facility_ids)
     plan.decision.birads = facts.birads
-    plan.run(pathway.on_open)
+    try:
+        plan.run(pathway.on_open)
+    except FieldRefused as refused:
+        return refused.refusal
     return plan.finish()
 
 
@@ -65,100 +75,64 @@ def decide(pathway: Pathway, case: CaseState, event: NewEvent, now: datetime) ->
 
 
 def _decide(pathway: Pathway, case: CaseState, event: NewEvent, now: datetime) -> Decision | Refusal:
-    if case.status == CaseStatus.closed:
-        return Refusal("This case is closed; nothing more can be recorded on it.")
     rule = pathway.events.get(event.kind)
     if rule is None:
         return Refusal(
             f"'{event.kind}' is not an event of the {pathway.name} pathway (version {pathway.version}); "
             f"known events: {', '.join(pathway.events)}."
         )
+    if case.status == CaseStatus.closed and not rule.on_closed_case:
+        allowed = [f"'{other.title}'" for other in pathway.events.values() if other.on_closed_case]
+        also = f" Only {' or '.join(allowed)} can be recorded on it." if allowed else ""
+        return Refusal(f"This case is closed; its workup is over.{also}")
     if event.occurred_at > now + CLOCK_SKEW:
         return Refusal(f"The event is dated {event.occurred_at:%Y-%m-%d %H:%M} UTC, which is in the future.")
     if event.occurred_at < case.opened_at - CLOCK_SKEW:
         return Refusal("The event is dated before the case was opened.")
     warnings: list[str] = []
     raw = event.data if isinstance(event.data, dict) else {}
-    for guard in BEFORE_FIELD_CHECKS:
-        if guard in rule.guards:
-            GUARD_CHECKS[guard](pathway, case, rule, raw, warnings)
+    run_checks(rule, Context(pathway, case, raw), warnings, before_fields=True)
     data = normalise_event_data(pathway, rule, event.data)
-    if rule.kind == "repeat_biopsy_ordered" and not _last_pathology_allows_repeat(case):
-        return Refusal("A repeat biopsy can only be ordered after a high-risk or discordant pathology result.")
-    for guard in rule.guards:
-        if guard not in BEFORE_FIELD_CHECKS:
-            GUARD_CHECKS[guard](pathway, case, rule, data, warnings)
+    _refuse_past_moments(rule, data, now)
+    context = Context(pathway, case, data)
+    run_checks(rule, context, warnings, before_fields=False)
     plan = _Plan(pathway, case, event.occurred_at, event_data=data)
     plan.decision.data = data
     plan.decision.warnings.extend(warnings)
-    if case.status == CaseStatus.lost_to_follow_up:
+    if case.status == CaseStatus.lost_to_follow_up and _brings_back(rule, context):
         plan.decision.status = CaseStatus.open.value
         plan.decision.warnings.append("The patient is back in contact: the case is open again.")
+        plan.run(pathway.no_show.on_return)
     completed = plan.apply_step_links(rule)
     plan.run(rule.then, completed=completed)
-    if rule.outcomes:
-        plan.run(rule.outcomes[_pathology_outcome(pathway, data)], completed=completed)
-        if data.get("diagnosis") == "dcis":
-            plan.decision.warnings.append(
-                "DCIS on core biopsy is upgraded to invasive cancer at excision in about 1 case in 5; "
-                "plan surgery with that in mind."
-            )
+    for outcome in rule.outcomes:
+        if holds(outcome.when, context):
+            plan.run(outcome.then, completed=completed)
+            break
+    plan.close_contact_chain()
     return plan.finish()
 
 
-def _pathology_outcome(pathway: Pathway, data: dict[str, Any]) -> str:
-    category, diagnosis = data["category"], data["diagnosis"]
-    if diagnosis not in pathway.vocabularies["pathology"][category]:
-        raise FieldRefused(
-            Refusal(
-                f"'{diagnosis.replace('_', ' ')}' is not a {category.replace('_', ' ')} diagnosis; "
-                f"{category} diagnoses are: {', '.join(pathway.vocabularies['pathology'][category])}.",
-                field="diagnosis",
+def _brings_back(rule: EventRule, context: Context) -> bool:
+    """Only the patient's side brings a lost case back: a booking, an exam, contact reached."""
+    if isinstance(rule.brings_back, dict):
+        return holds(rule.brings_back, context)
+    return rule.brings_back
+
+
+def _refuse_past_moments(rule: EventRule, data: dict[str, Any], now: datetime) -> None:
+    for name, field in rule.fields.items():
+        moment = data.get(name)
+        if field.future_unless is None or not isinstance(moment, datetime) or data.get(field.future_unless):
+            continue
+        if moment < now - CLOCK_SKEW:
+            raise FieldRefused(
+                Refusal(
+                    f"'{name}' of '{rule.kind}' is {moment:%Y-%m-%d %H:%M} UTC, which is in the past. "
+                    f"To record an appointment that was booked for an earlier time, set '{field.future_unless}'.",
+                    field=name,
+                )
             )
-        )
-    if category == "malignant":
-        return "malignant"
-    if category == "high_risk" or not data["concordant"]:
-        return "high_risk_or_discordant"
-    return "benign_concordant"
-
-
-def _last_pathology_allows_repeat(case: CaseState) -> bool:
-    """Only a high-risk or discordant benign result; never a malignant one."""
-    results = [entry for entry in case.history if entry.kind == "pathology_result"]
-    if not results:
-        return False
-    last = results[-1].payload
-    if last.get("category") == "malignant":
-        return False
-    return last.get("category") == "high_risk" or last.get("concordant") is False
-
-
-def _since_last_missed(case: CaseState) -> list[HistoryEntry]:
-    entries = list(case.history)
-    missed = [index for index, entry in enumerate(entries) if entry.kind == "appointment_missed"]
-    return entries[missed[-1] :] if missed else []
-
-
-def last_missed_step(case: CaseState) -> str | None:
-    since = _since_last_missed(case)
-    return since[0].payload.get("step") if since else None
-
-
-def attempts_since_missed(case: CaseState) -> int:
-    """Failed contact attempts logged since the last missed appointment."""
-    return sum(
-        1
-        for entry in _since_last_missed(case)
-        if entry.kind == "contact_attempt" and entry.payload.get("outcome") != "rescheduled"
-    )
-
-
-def next_contact_attempt(pathway: Pathway, case: CaseState) -> str:
-    """'call' or 'letter' for the next attempt, or 'wait' once every attempt has been made."""
-    made = attempts_since_missed(case)
-    attempts = pathway.no_show.attempts
-    return attempts[made] if made < len(attempts) else "wait"
 
 
 class _Plan:
@@ -179,6 +153,9 @@ class _Plan:
         self.facility_ids = facility_ids
         self.decision = Decision()
         self.open: list[StepState | NewStep] = list(case.open_steps())
+        if case.status == CaseStatus.closed:  # screening handed off at closure is still tracked
+            self.open += [step for step in case.steps if step.status == StepStatus.handed_off]
+        self.context = Context(pathway, case, self.data, facility_ids)
 
     # --- steps the event itself completes, cancels or schedules -------------------------------
     def apply_step_links(self, rule: EventRule) -> list[StepState]:
@@ -196,8 +173,9 @@ class _Plan:
         return completed
 
     def _target(self, rule: EventRule, kinds: tuple[str, ...], verb: str) -> StepState:
-        if "procedure" in self.data:
-            kinds = (PROCEDURE_STEPS[self.data["procedure"]],)
+        allowed = kinds
+        if rule.step_from is not None and self.data.get(rule.step_from[0]) in rule.step_from[1]:
+            kinds = (rule.step_from[1][self.data[rule.step_from[0]]],)
         elif self.data.get("step") in kinds:
             kinds = (self.data["step"],)
         wanted_facility = self.data.get("facility_id")
@@ -209,10 +187,23 @@ class _Plan:
             and (wanted_facility is None or step.facility_id == wanted_facility)
         ]
         if not candidates:
-            titles = " or ".join(self.pathway.steps[kind].title.lower() for kind in kinds)
-            where = f" for facility {wanted_facility}" if wanted_facility is not None else ""
-            raise FieldRefused(Refusal(f"There is no open step for {titles}{where} on this case to {verb}."))
+            raise FieldRefused(Refusal(self._no_open_step(allowed, kinds, wanted_facility, verb)))
         return min(candidates, key=lambda step: (step.due_at, step.id))
+
+    def _no_open_step(self, allowed: tuple[str, ...], kinds: tuple[str, ...], facility: int | None, verb: str) -> str:
+        """Say which open steps this event could apply to instead, if any."""
+        titles = " or ".join(self.pathway.steps[kind].title.lower() for kind in kinds)
+        where = f" for facility {facility}" if facility is not None else ""
+        message = f"There is no open step for {titles}{where} on this case to {verb}."
+        others = [step for step in self.open if isinstance(step, StepState) and step.kind in allowed]
+        if others:
+            listed = "; ".join(
+                f"{self.pathway.steps[step.kind].title.lower()}"
+                + (f" (facility {step.facility_id})" if step.facility_id is not None else "")
+                for step in sorted(others, key=lambda step: (step.due_at or self.anchor, step.id))
+            )
+            message += f" Open steps this event can apply to: {listed}."
+        return message
 
     def _close(self, step: StepState, into: list[StepChange], reason: str) -> None:
         into.append(StepChange(step.id, reason))
@@ -221,25 +212,23 @@ class _Plan:
     # --- actions ----------------------------------------------------------------------------------
     def run(self, actions: tuple[Action, ...], completed: list[StepState] | None = None) -> None:
         for action in actions:
+            if action.when is not None and not holds(action.when, self.context):
+                continue
             getattr(self, f"_{action.name}")(action, completed or [])
 
     def _create(self, action: Action, completed: list[StepState]) -> None:
         assert action.value is not None, "a create action names its step kind (checked when the pathway loads)"
-        self.create(action.value, action.laterality, action.when)
+        self.create(action.value, action.laterality)
 
-    def create(self, kind: str, laterality_rule: str | None = None, when: str | None = None) -> None:
-        if when == "dense" and not Density(self.case.density).is_dense:
-            return
-        if when == "priors_pending" and not self.facility_ids:
-            return
+    def create(self, kind: str, laterality_rule: str | None = None) -> None:
         rule = self.pathway.steps[kind]
         laterality = self._laterality(laterality_rule or rule.laterality)
         if laterality is False:
             return
-        facilities = self.facility_ids if rule.per_facility else (None,)
+        facilities: tuple[int | None, ...] = self.facility_ids if rule.per_facility else (None,)
         for facility_id in facilities:
-            if kind != StepKind.result_letter and any(
-                step.kind == kind and step.facility_id == facility_id for step in self.open
+            if not rule.repeatable and any(
+                step.kind == kind and step.facility_id == facility_id and _is_open(step) for step in self.open
             ):
                 continue
             due = rule.due.due_from(self.anchor, self.decision.birads or self.case.birads)
@@ -263,18 +252,27 @@ class _Plan:
         return rule
 
     def _cancel(self, action: Action, completed: list[StepState]) -> None:
-        for step in [step for step in self.open if step.kind == action.value]:
-            reason = f"superseded by BI-RADS {self.decision.birads} assessment"
+        reason = (
+            f"superseded by BI-RADS {self.decision.birads} assessment" if self.decision.birads else "no longer needed"
+        )
+        self.cancel_open(str(action.value), reason, tell=True)
+
+    def cancel_open(self, kind: str, reason: str, *, tell: bool = False) -> None:
+        """Cancel the open steps of `kind`; with `tell`, say so of any that was booked."""
+        for step in [step for step in self.open if step.kind == kind and _is_open(step)]:
             if isinstance(step, StepState):
                 self._close(step, self.decision.cancel, reason)
-                if step.kind in (StepKind.stereotactic_biopsy, StepKind.open_surgical_biopsy):
+                if tell and step.status == StepStatus.scheduled:
                     self.decision.warnings.append(
                         f"The {self.pathway.steps[step.kind].title.lower()} is no longer needed and was "
-                        "cancelled; tell the patient if it was booked."
+                        "cancelled; it was booked, so tell the patient."
                     )
             else:
                 self.open.remove(step)
                 self.decision.create.remove(step)
+
+    def _warn(self, action: Action, completed: list[StepState]) -> None:
+        self.decision.warnings.append(str(action.value))
 
     def _set_birads(self, action: Action, completed: list[StepState]) -> None:
         self.decision.birads = action.value
@@ -287,30 +285,32 @@ class _Plan:
         if birads not in self.pathway.assessment_outcomes:
             raise FieldRefused(
                 Refusal(
-                    f"BI-RADS {birads} is not an imaging assessment here: it follows from a malignant pathology "
-                    "result. Record the pathology result instead.",
+                    f"BI-RADS {birads} is not an imaging assessment here; imaging assessments are "
+                    f"{', '.join(self.pathway.assessment_outcomes)}.",
                     field="birads",
                 )
             )
         self.decision.birads = birads
         if self.case.disposition:
             self.decision.clear_disposition = True
-        if birads != "0":
-            for step in [step for step in self.open if step.kind == StepKind.final_assessment]:
+        final = self.pathway.final_assessment_step
+        outcome = self.pathway.assessment_outcomes[birads]
+        creates_final = any(step.name == "create" and step.value == final for step in outcome)
+        if final is not None and not creates_final:
+            for step in [step for step in self.open if step.kind == final]:
                 if isinstance(step, StepState):
                     self._close(step, self.decision.complete, "final assessment recorded")
-        self.run(self.pathway.assessment_outcomes[birads], completed)
-
-    def _result_letter(self, action: Action, completed: list[StepState]) -> None:
-        self.create(StepKind.result_letter)
+        self.run(outcome, completed)
 
     def _routine_screening(self, action: Action, completed: list[StepState]) -> None:
-        for step in [step for step in self.open if step.kind == StepKind.annual_screening]:
-            if step.laterality == Laterality.bilateral:
-                break
-            if isinstance(step, StepState):
-                self._close(step, self.decision.cancel, "replaced by bilateral annual screening")
-        self.create(StepKind.annual_screening, Laterality.bilateral)
+        screening = self.pathway.screening_step
+        if screening is not None:
+            for step in [step for step in self.open if step.kind == screening]:
+                if step.laterality == Laterality.bilateral:
+                    break
+                if isinstance(step, StepState):
+                    self._close(step, self.decision.cancel, "replaced by bilateral annual screening")
+            self.create(screening, Laterality.bilateral)
         self.decision.disposition = Disposition.returned_to_screening.value
         self.decision.clear_disposition = False
 
@@ -322,7 +322,7 @@ class _Plan:
             if position < len(sequence):
                 self.create(sequence[position])
                 return
-            if self.data.get("change") not in ("stable", "decreased"):
+            if not holds(self.pathway.stable_when, self.context):
                 self.create(sequence[-1])
                 self.decision.warnings.append(
                     "Not stable at the last scheduled follow-up: surveillance continues with another "
@@ -339,40 +339,60 @@ class _Plan:
         if not any(step.kind in sequence for step in self.open):
             self.create(sequence[0])
 
-    # --- missed appointments ---------------------------------------------------------------------
+    # --- missed appointments and lost patients ---------------------------------------------------
     def _start_contact_attempts(self, action: Action, completed: list[StepState]) -> None:
         missed = self._open_state_step(self.data["step"])
         if missed.status == StepStatus.scheduled:
             self.decision.unschedule.append(StepChange(missed.id, "appointment missed"))
-        self.create(StepKind.patient_contact)
+        self.create(self.pathway.no_show.contact_step)
 
     def _contact_outcome(self, action: Action, completed: list[StepState]) -> None:
+        rule = self.pathway.no_show
+        recontact = any(step.kind == rule.recontact_step for step in completed)
+        if recontact and self.data["outcome"] not in REACHED:
+            self.create(str(rule.recontact_step))  # the lost patient is tried again, on its due rule
+            return
         if self.data["outcome"] == "rescheduled":
             if "scheduled_for" not in self.data:
                 raise FieldRefused(Refusal("A rescheduled appointment needs 'scheduled_for'.", field="scheduled_for"))
             missed = self._open_state_step(last_missed_step(self.case))
             self.decision.schedule.append((missed.id, self.data["scheduled_for"]))
             return
-        attempts = self.pathway.no_show.attempts
+        if self.data["outcome"] in REACHED or recontact:
+            return  # reached: the missed step stays open (and overdue) until it is booked
         made = attempts_since_missed(self.case) + 1
-        if made < len(attempts):
-            self.create(StepKind.patient_contact)
+        if made < len(rule.attempts):
+            self.create(rule.contact_step)
             return
-        wait = self.pathway.no_show.wait_after_last_days
-        due = self.anchor + timedelta(days=wait)
-        step = NewStep(kind=StepKind.patient_contact.value, due_at=due)
+        due = self.anchor + timedelta(days=rule.wait_after_last_days)
+        step = NewStep(kind=rule.contact_step, due_at=due)
         self.decision.create.append(step)
         self.open.append(step)
         self.decision.warnings.append(
-            f"All {len(attempts)} contact attempts have been made. If the patient has not been reached by "
+            f"All {len(rule.attempts)} contact attempts have been made. If the patient has not been reached by "
             f"{due:%Y-%m-%d}, the case becomes lost to follow-up (it stays on the worklist)."
         )
 
     def _lost_to_follow_up(self, action: Action, completed: list[StepState]) -> None:
         self.decision.status = CaseStatus.lost_to_follow_up.value
+        self.cancel_open(self.pathway.no_show.contact_step, "declared lost to follow-up")
+        self.run(self.pathway.no_show.on_lost)
         self.decision.warnings.append(
             "The case is lost to follow-up. It stays visible on every list until the patient is reached."
         )
+
+    def close_contact_chain(self) -> None:
+        """A missed step that is done, cancelled or booked again needs no more contact attempts."""
+        missed = last_missed_step(self.case)
+        contact = self.pathway.no_show.contact_step
+        if missed is None or self.decision.status == CaseStatus.lost_to_follow_up:
+            return
+        if not any(step.kind == contact and _is_open(step) for step in self.open):
+            return
+        changed = {change.step_id for change in self.decision.complete + self.decision.cancel}
+        changed |= {step_id for step_id, _ in self.decision.schedule}
+        if any(step.id in changed and step.kind == missed for step in self.case.steps):
+            self.cancel_open(contact, f"the missed {self.pathway.steps[missed].title.lower()} was dealt with")
 
     def _open_state_step(self, kind: str | None) -> StepState:
         for step in self.open:
@@ -384,15 +404,18 @@ class _Plan:
     # --- the invariant ------------------------------------------------------------------------------
     def finish(self) -> Decision | Refusal:
         decision = self.decision
-        if decision.status == CaseStatus.lost_to_follow_up:
-            return decision
-        workup_open = [step for step in self.open if not self.pathway.is_screening(step.kind)]
+        status = decision.status or self.case.status
+        if status != CaseStatus.open:
+            return decision  # closed: only handed-off screening moves; lost: its pathway's dated items stay
+        workup_open = [step for step in self.open if _is_open(step) and not self.pathway.is_screening(step.kind)]
         disposition = decision.disposition or (None if decision.clear_disposition else self.case.disposition)
         if workup_open:
             return decision
         if disposition:
             decision.status = CaseStatus.closed.value
             for step in self.open:
+                if not _is_open(step):
+                    continue
                 if isinstance(step, StepState):
                     decision.hand_off.append(StepChange(step.id, "handed to routine screening"))
                 else:
@@ -403,3 +426,7 @@ class _Plan:
             f"Recording this would leave the case on {breast(self.case)} with no next step and no "
             "outcome. Record the assessment or decision that says what happens next."
         )
+
+
+def _is_open(step: StepState | NewStep) -> bool:
+    return step.status in (StepStatus.pending, StepStatus.scheduled)

@@ -114,7 +114,24 @@ def normalise_event_data(pathway: Pathway, rule: EventRule, data: Any) -> dict[s
                 raise FieldRefused(Refusal(f"'{rule.kind}' needs '{name}'.", field=name))
             continue
         clean[name] = _normalise(pathway, rule, field_rule, value)
+    for name, field_rule in rule.fields.items():
+        if field_rule.within is not None and name in clean and field_rule.within in clean:
+            _check_within(pathway, rule, field_rule, clean[name], clean[field_rule.within])
     return clean
+
+
+def _check_within(pathway: Pathway, rule: EventRule, field: FieldRule, value: str, group: str) -> None:
+    """A value of a grouped vocabulary (pathology) must belong to the group another field names."""
+    members = pathway.vocabularies[field.type].get(group, [])
+    if value not in members:
+        words = group.replace("_", " ")
+        raise FieldRefused(
+            Refusal(
+                f"'{value.replace('_', ' ')}' is not a {words} {field.name}; the {words} choices are: "
+                f"{', '.join(members)}.",
+                field=field.name,
+            )
+        )
 
 
 def _refuse(rule: EventRule, field: FieldRule, expected: str, value: Any) -> FieldRefused:
@@ -158,14 +175,11 @@ def _normalise(pathway: Pathway, rule: EventRule, field: FieldRule, value: Any) 
     choices = field.choices if kind == "choice" else pathway.choices(kind)
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise _refuse(rule, field, f"one of {', '.join(choices)}", value)
-    text = str(value).strip()
-    if kind == "birads":
-        text = text.upper()
-    elif kind != "choice":
-        text = text.lower()
-    if text not in choices:
-        raise _refuse(rule, field, f"one of {', '.join(choices)}", value)
-    return text
+    wanted = str(value).strip().casefold()
+    for choice in choices:  # the pathway's own spelling ("4B", "milk_of_calcium"), whatever the case given
+        if choice.casefold() == wanted:
+            return choice
+    raise _refuse(rule, field, f"one of {', '.join(choices)}", value)
 
 
 def _in_range(rule: EventRule, field: FieldRule, bounds: Bounds, value: int | float) -> int | float:

@@ -19,15 +19,16 @@ class Density(StrEnum):
     c = "c"
     d = "d"
 
-    @property
-    def is_dense(self) -> bool:
-        return self in (Density.c, Density.d)
-
 
 class FindingType(StrEnum):
+    """BI-RADS mammography lexicon findings; the pathway files say which pathway works each up."""
+
     calcifications = "calcifications"
     mass = "mass"
     asymmetry = "asymmetry"
+    focal_asymmetry = "focal_asymmetry"
+    global_asymmetry = "global_asymmetry"
+    developing_asymmetry = "developing_asymmetry"
     architectural_distortion = "architectural_distortion"
 
 
@@ -138,18 +139,6 @@ class FacilityChannel(StrEnum):
     fax = "fax"
     phone = "phone"
     post = "post"
-
-
-GUARDS: dict[str, str] = {
-    "G1": "No biopsy for calcifications before magnification views are done",
-    "G2": "Ultrasound never characterises calcifications nor guides their biopsy",
-    "G3": "A stereotactic biopsy needs a specimen radiograph confirming calcifications",
-    "G4": "Prior films are requested at opening and chased until received or declared unobtainable",
-    "G5": "An assessment that contradicts the morphology needs a recorded override reason",
-    "G6": "Stereotactic biopsy may only be declared infeasible for a listed reason",
-}
-
-BIRADS_SUSPICIOUS = frozenset({"4A", "4B", "4C", "5"})
 
 
 def check_values(enum: type[StrEnum]) -> str:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tracking.pathway.definition import Pathway
 
 
 class Role(StrEnum):
@@ -19,28 +23,12 @@ MANAGE_ALERTS = frozenset({Role.navigator})
 ASSIGN = frozenset({Role.navigator, Role.admin})
 EXPORT = frozenset({Role.ops, Role.admin})
 ADMINISTER = frozenset({Role.admin})
-RECORD_EVENTS = frozenset({Role.navigator, Role.radiologist})  # some events; may_record says which
-
-# Radiologists record assessments and pathology; navigators record every event (they also
-# transcribe reads into the tracker).
-RADIOLOGIST_EVENTS = frozenset(
-    {
-        "magnification_result",
-        "assessment",
-        "ultrasound_result",
-        "followup_imaging_result",
-        "biopsy_performed",
-        "stereotactic_infeasible",
-        "pathology_result",
-        "repeat_biopsy_ordered",
-    }
-)
+RECORD_EVENTS = frozenset({Role.navigator, Role.radiologist})  # some events; the pathway file says which
 
 
-def may_record(role: str, event_kind: str) -> bool:
-    if role == Role.navigator:
-        return True
-    return role == Role.radiologist and event_kind in RADIOLOGIST_EVENTS
+def may_record(role: str, event_kind: str, pathway: Pathway) -> bool:
+    """Whether `role` may record `event_kind` on a case of `pathway` (each event's `recorded_by`)."""
+    return role in RECORD_EVENTS and pathway.may_record(role, event_kind)
 
 
 def may_record_any(role: str) -> bool:
@@ -86,4 +74,9 @@ def may_call(role: str, method: str, path: str, event_kind: str | None = None) -
     allowed = ROUTE_ROLES.get((method, path))
     if allowed is None or role not in allowed:
         return False
-    return (method, path) not in EVENT_ROUTES or event_kind is None or may_record(role, event_kind)
+    if (method, path) not in EVENT_ROUTES or event_kind is None:
+        return True
+    from tracking.pathway.definition import find_pathway
+    from tracking.settings import get_settings
+
+    return may_record(role, event_kind, find_pathway(get_settings().default_pathway))

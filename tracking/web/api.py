@@ -17,12 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tracking.alerts.service import acknowledge_alert, list_alerts
 from tracking.cases.errors import InvalidInput
+from tracking.cases.models import Case
 from tracking.cases.opening import CaseOpening, FreeText, open_case
 from tracking.cases.queries import case_history, list_overdue
 from tracking.cases.recording import record_event
 from tracking.cases.state import jsonable
+from tracking.pathway.definition import find_pathway
 from tracking.pathway.fields import INT4_MAX, shown
-from tracking.users.roles import MANAGE_ALERTS, OPEN_CASES, may_record
+from tracking.users.roles import MANAGE_ALERTS, OPEN_CASES, RECORD_EVENTS, may_record
 from tracking.web.deps import Forbidden, NowDep, Reader, SessionDep, require
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -120,8 +122,13 @@ def api_record_event(
     ),
 ):
     """Record an event. Honours Idempotency-Key; a stale version (body or If-Match) answers 409."""
-    if not may_record(signed.user.role, event.kind):
-        raise Forbidden(f"your role may not record {shown(event.kind)}")
+    if signed.user.role not in RECORD_EVENTS:
+        raise Forbidden("your role may not record events")
+    case = session.get(Case, case_id)
+    if case is not None:  # a missing case is answered 404 by record_event
+        pathway = find_pathway(case.pathway_name, case.pathway_version)
+        if event.kind in pathway.events and not may_record(signed.user.role, event.kind, pathway):
+            raise Forbidden(f"your role may not record {shown(event.kind)}")
     expected = event.expected_version
     if if_match is not None:
         version = if_match.strip('"W/')

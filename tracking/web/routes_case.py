@@ -35,7 +35,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def recordable_events(pathway: Pathway, role: str) -> list[EventRule]:
-    return [rule for rule in pathway.events.values() if may_record(role, rule.kind)]
+    return [rule for rule in pathway.events.values() if may_record(role, rule.kind, pathway)]
 
 
 def field_widgets(pathway: Pathway, rule: EventRule) -> list[dict[str, Any]]:
@@ -183,7 +183,7 @@ def event_form(
         raise no_such_case(case_id)
     pathway = find_pathway(case.pathway_name, case.pathway_version)
     rule = pathway.events.get(kind)
-    if rule is None or not may_record(signed.user.role, kind):
+    if rule is None or not may_record(signed.user.role, kind, pathway):
         return Response("", status_code=204)
     return page(request, "event_form.html", case=case, rule=rule, widgets=field_widgets(pathway, rule), values={},
                 refusal=None, token=str(uuid.uuid4()))  # fmt: skip
@@ -200,7 +200,7 @@ async def submit_event(request: Request, case_id: CaseId, session: SessionDep, n
     rule = pathway.events.get(kind)
     if rule is None:
         raise InvalidInput(f"{shown(kind)} is not an event of this pathway")
-    if not may_record(signed.user.role, kind):
+    if not may_record(signed.user.role, kind, pathway):
         raise Forbidden(f"Your role may not record {rule.title.lower()}.")
     version = form.get("expected_version", "")
     if version and not (version.isascii() and version.isdigit() and len(version) <= 10):
