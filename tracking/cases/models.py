@@ -105,9 +105,7 @@ class CaseEvent(SQLModel, table=True):
     # SHA-256 of the request that first used the key: the same key with another request is refused.
     request_hash: str | None = Field(default=None, sa_type=String(64), nullable=True)
 
-    __table_args__ = (
-        CheckConstraint("length(idempotency_key) > 0", name="idempotency_key_not_blank"),
-    )
+    __table_args__ = (CheckConstraint("length(idempotency_key) > 0", name="idempotency_key_not_blank"),)
 
 
 class Step(SQLModel, table=True):
