@@ -99,16 +99,16 @@ def _decide(pathway: Pathway, case: CaseState, event: NewEvent, now: datetime) -
     plan = _Plan(pathway, case, event.occurred_at, event_data=data)
     plan.decision.data = data
     plan.decision.warnings.extend(warnings)
-    if case.status == CaseStatus.lost_to_follow_up and _brings_back(rule, context):
-        plan.decision.status = CaseStatus.open.value
-        plan.decision.warnings.append("The patient is back in contact: the case is open again.")
-        plan.run(pathway.no_show.on_return)
     completed = plan.apply_step_links(rule)
     plan.run(rule.then, completed=completed)
     for outcome in rule.outcomes:
         if holds(outcome.when, context):
             plan.run(outcome.then, completed=completed)
             break
+    if case.status == CaseStatus.lost_to_follow_up and _brings_back(rule, context):
+        plan.decision.status = CaseStatus.open.value
+        plan.decision.warnings.append("The patient is back in contact: the case is open again.")
+        plan.run(pathway.no_show.on_return)
     plan.close_contact_chain()
     return plan.finish()
 
@@ -341,7 +341,7 @@ class _Plan:
 
     # --- missed appointments and lost patients ---------------------------------------------------
     def _start_contact_attempts(self, action: Action, completed: list[StepState]) -> None:
-        missed = self._open_state_step(self.data["step"])
+        missed = self._open_state_step(self.data["step"], self.pathway.no_show.steps)
         if missed.status == StepStatus.scheduled:
             self.decision.unschedule.append(StepChange(missed.id, "appointment missed"))
         self.create(self.pathway.no_show.contact_step)
@@ -394,12 +394,13 @@ class _Plan:
         if any(step.id in changed and step.kind == missed for step in self.case.steps):
             self.cancel_open(contact, f"the missed {self.pathway.steps[missed].title.lower()} was dealt with")
 
-    def _open_state_step(self, kind: str | None) -> StepState:
+    def _open_state_step(self, kind: str | None, allowed: tuple[str, ...] = ()) -> StepState:
         for step in self.open:
             if isinstance(step, StepState) and step.kind == kind:
                 return step
-        title = self.pathway.steps[kind].title.lower() if kind in self.pathway.steps else "the missed appointment"
-        raise FieldRefused(Refusal(f"There is no open step for {title} on this case."))
+        if kind in self.pathway.steps:
+            raise FieldRefused(Refusal(self._no_open_step(allowed, (kind,), None, "record this")))
+        raise FieldRefused(Refusal("There is no open step for the missed appointment on this case."))
 
     # --- the invariant ------------------------------------------------------------------------------
     def finish(self) -> Decision | Refusal:
