@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from tracking.audit import audit
 from tracking.cases.errors import GuardRefused, IdempotencyKeyReused, InvalidInput, NotFound, VersionConflict
 from tracking.cases.models import Case, CaseEvent, Step
-from tracking.cases.pathway_versions import ensure_registered
+from tracking.cases.pathway_versions import check_case_pathway
 from tracking.cases.state import (
     apply_decision,
     case_state,
@@ -93,7 +93,7 @@ def record_event(
         raise InvalidInput(str(refused.refusal)) from None
     # An occurred_at past now or before the case was opened is refused by the pathway engine (exit 4, HTTP 422).
     pathway = find_pathway(case.pathway_name, case.pathway_version)
-    ensure_registered(session, pathway, now)
+    check_case_pathway(session, case, pathway, now)
     this_request = event_request_hash(pathway, case_id, kind, data, occurred_at) if idempotency_key else None
     decision = decide(pathway, case_state(session, case), NewEvent(kind, data, moment), now)
     if isinstance(decision, Refusal):
