@@ -14,7 +14,8 @@ from tracking.alerts.models import Alert
 from tracking.audit import audit
 from tracking.cases.errors import InvalidInput, NotFound
 from tracking.cases.models import Case, CaseEvent, OutsideFacility, Patient, PriorFilmRequest, Step
-from tracking.pathway.vocabulary import OPEN_STEP_STATUSES, AlertStatus, CaseStatus, StepKind
+from tracking.pathway.definition import all_step_titles
+from tracking.pathway.vocabulary import OPEN_STEP_STATUSES, AlertStatus, CaseStatus
 from tracking.users.models import User
 
 ACTIVE_CASE_STATUSES = (CaseStatus.open.value, CaseStatus.lost_to_follow_up.value)
@@ -161,8 +162,9 @@ def list_overdue(
     limit: int | None = None,
 ) -> list[StepDue]:
     """Open steps of active cases past their due time, most overdue first."""
-    if step_kind is not None and step_kind not in {kind.value for kind in StepKind}:
-        raise InvalidInput(f"unknown step kind {step_kind!r}; known: {', '.join(kind.value for kind in StepKind)}")
+    known = all_step_titles()
+    if step_kind is not None and step_kind not in known:
+        raise InvalidInput(f"unknown step kind {step_kind!r}; known: {', '.join(sorted(known))}")
     if older_than_days is not None and older_than_days < 0:
         raise InvalidInput("--older-than must be 0 or more days")
     cutoff = now - timedelta(days=older_than_days or 0)
@@ -234,7 +236,7 @@ def worklist(
 def _filter_conditions(filters: WorklistFilters, now: datetime) -> list:
     conditions = []
     if filters.step_kind:
-        if filters.step_kind not in {kind.value for kind in StepKind}:
+        if filters.step_kind not in all_step_titles():
             raise InvalidInput(f"unknown step kind {filters.step_kind!r}")
         conditions.append(Step.kind == filters.step_kind)
     if filters.navigator:

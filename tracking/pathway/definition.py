@@ -635,3 +635,12 @@ def pathway_for(finding_type: str) -> Pathway:
     if len(names) > 1:
         raise LookupError(f"{finding_type} findings are listed by pathways {', '.join(names)}; name one with 'pathway'")
     return max(matches, key=lambda pathway: pathway.version)
+
+
+def all_step_titles() -> dict[str, str]:
+    """Every step kind of every pathway file with its title (the newest version's), for lists
+    that mix cases of several pathways."""
+    titles: dict[str, str] = {}
+    for pathway in sorted(all_pathways(), key=lambda pathway: pathway.version):
+        titles.update({kind: rule.title for kind, rule in pathway.steps.items()})
+    return titles

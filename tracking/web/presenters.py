@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from tracking.pathway.definition import all_step_titles
+
 
 @dataclass(frozen=True)
 class Lateness:
@@ -23,8 +25,11 @@ def lateness(due_at: datetime, now: datetime) -> Lateness:
 
 
 def step_title(pathway, kind: str) -> str:
+    """A step's title from its case's pathway, or from any pathway (a list of many cases), or its words."""
     rule = pathway.steps.get(kind) if pathway else None
-    return rule.title if rule else kind.replace("_", " ")
+    if rule is not None:
+        return rule.title
+    return all_step_titles().get(kind) or kind.replace("_", " ")
 
 
 def side(laterality: str | None) -> str:

@@ -15,9 +15,7 @@ from tracking.cases.errors import InvalidInput
 from tracking.cases.models import Case, OutsideFacility, Patient
 from tracking.cases.queries import COUNT_CAP, LATENESS, WorklistFilters, shown_case_ids, worklist
 from tracking.csv_safe import csv_text
-from tracking.pathway.definition import find_pathway
-from tracking.pathway.vocabulary import StepKind
-from tracking.settings import get_settings
+from tracking.pathway.definition import all_step_titles
 from tracking.users.models import User
 from tracking.users.roles import EXPORT, Role
 from tracking.web.deps import NowDep, Reader, SessionDep, require
@@ -118,7 +116,7 @@ def worklist_page(
         audit(session, actor=signed.user.username, action="worklist.stuck_viewed", at=now, count=len(stuck),
               case_ids=shown_case_ids(item["alert"] for item in stuck))  # fmt: skip
     session.commit()  # the audit row of this view
-    pathway = find_pathway(get_settings().default_pathway)
+    pathway = None  # the rows mix pathways: titles come from every pathway file
     pages = max(1, ceil(total / PAGE_SIZE))
     context = {
         "rows": [present(row, pathway, now) for row in rows],
@@ -132,7 +130,7 @@ def worklist_page(
         "filters": {"step": step or "", "navigator": navigator or "", "late": late or "", "mine": mine,
                     "facility": int(facility) if facility and error is None else ""},
         "error": error,
-        "step_kinds": [kind.value for kind in StepKind],
+        "step_kinds": sorted(all_step_titles()),
         "lateness_choices": LATENESS,
         "navigators": navigator_names(session),
         "facilities": session.exec(select(OutsideFacility).order_by(OutsideFacility.name)).all(),
