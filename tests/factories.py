@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from itertools import count
 from typing import Any
 
-from tracking.cases.opening import CaseOpening, FacilityRef
+from sqlmodel import Session
+
+from tracking.cases.opening import CaseOpening, FacilityRef, open_case
+from tracking.cases.recording import record_event
 from tracking.pathway.decision import (
     CaseState,
     Decision,
@@ -146,3 +149,22 @@ STEREOTACTIC_DONE = {
     "specimen_radiograph": "calcifications_confirmed",
     "site_marker": "clip_placed",
 }
+
+
+# A BI-RADS 3 case whose 6-month follow-up has a window: opened, then magnification read as probably
+# benign. The follow-up's target is 6 months after the read; its window is 30 days either side, and
+# it is overdue only once the window has closed. The dates are written out, not computed.
+FOLLOWUP_OPENED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+FOLLOWUP_READ = datetime(2026, 3, 5, 9, 0, tzinfo=UTC)
+PUNCTATE_BIRADS_3 = {"birads": "3", "morphology": "punctate", "distribution": "grouped"}
+FOLLOWUP_TARGET = "2026-09-05T09:00:00+00:00"
+FOLLOWUP_OPENS = "2026-08-06T09:00:00+00:00"
+FOLLOWUP_CLOSES = "2026-10-05T09:00:00+00:00"
+FOLLOWUP_WINDOW = "target 2026-09-05 (window 2026-08-06 to 2026-10-05)"
+
+
+def open_probably_benign_case(session: Session, mrn: str = "TEST-WINDOW-1") -> int:
+    """Open the seed patient's case at FOLLOWUP_OPENED and record the BI-RADS 3 read at FOLLOWUP_READ."""
+    case_id = open_case(session, seed_opening(mrn=mrn), actor="test", now=FOLLOWUP_OPENED).case_id
+    record_event(session, case_id, "magnification_result", PUNCTATE_BIRADS_3, actor="test", now=FOLLOWUP_READ)
+    return case_id

@@ -14,6 +14,7 @@ from tracking.alerts.models import Alert
 from tracking.audit import audit
 from tracking.cases.errors import InvalidInput, NotFound
 from tracking.cases.models import Case, CaseEvent, OutsideFacility, Patient, PriorFilmRequest, Step
+from tracking.cases.windows import window_fields
 from tracking.pathway.definition import all_step_titles
 from tracking.pathway.vocabulary import OPEN_STEP_STATUSES, AlertStatus, CaseStatus
 from tracking.users.models import User
@@ -69,6 +70,7 @@ class StepDue:
     alert_level: int | None
     now: datetime
     navigator: str | None = None
+    target_at: datetime | None = None  # a follow-up's target date; due_at is the end of its window
 
     @property
     def days_overdue(self) -> int:
@@ -85,6 +87,7 @@ class StepDue:
             "step": self.kind,
             "laterality": self.laterality,
             "due_at": self.due_at.isoformat(),
+            **window_fields(self),
             "scheduled_at": self.scheduled_at.isoformat() if self.scheduled_at else None,
             "days_overdue": self.days_overdue,
             "case_status": self.case_status,
@@ -129,6 +132,7 @@ def _rows(session: Session, query, now: datetime) -> list[StepDue]:
             kind=step.kind,
             laterality=step.laterality,
             due_at=step.due_at,
+            target_at=step.target_at,
             scheduled_at=step.scheduled_at,
             case_status=status,
             birads=birads,

@@ -13,6 +13,7 @@ from tracking.cases.errors import InvalidInput
 from tracking.cases.opening import CaseOpening, open_case
 from tracking.cases.queries import CaseHistory, case_history
 from tracking.cases.state import jsonable
+from tracking.cases.windows import due_text, step_json
 from tracking.commands.common import actor, console, now_or, print_json, table, words
 from tracking.db import session_scope
 
@@ -120,7 +121,7 @@ def case_json(history: CaseHistory) -> dict[str, Any]:
                 "name": f"{patient.family_name}, {patient.given_name}",
                 "birth_date": patient.birth_date,
             },
-            "steps": [step.model_dump() for step in history.steps],
+            "steps": [step_json(step) for step in history.steps],
             "prior_film_requests": [
                 {**request.model_dump(), "facility": facility.name} for request, facility in history.prior_film_requests
             ],
@@ -146,7 +147,7 @@ def show_case(history: CaseHistory) -> None:
             words(step.kind),
             step.laterality or "",
             words(step.status),
-            f"{step.due_at:%Y-%m-%d}",
+            due_text(step),
             f"{step.scheduled_at:%Y-%m-%d}" if step.scheduled_at else "",
             f"{step.completed_at:%Y-%m-%d}" if step.completed_at else "",
         )

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import typer
 
 from tracking.cases.errors import InvalidInput
 from tracking.cases.recording import record_event
+from tracking.cases.windows import window
 from tracking.commands.cases import read_json_file
 from tracking.commands.common import actor, console, now_or, print_json, words
 from tracking.db import session_scope
 
 app = typer.Typer(help="Events: record results and decisions on a case.", no_args_is_help=True)
+
+
+def created_when(created: dict) -> str:
+    """When a step the event created is due: its window for a follow-up, else its due day."""
+    due_at = datetime.fromisoformat(created["due_at"])
+    target_at = datetime.fromisoformat(created["target_at"]) if created.get("target_at") else None
+    found = window(target_at, due_at)
+    return found.phrase if found else f"due {due_at:%Y-%m-%d}"
 
 
 @app.command()
@@ -63,7 +73,7 @@ def record(
         f"Event {result.event_id} ({words(kind)}) {state} on case {case_id}; case version {result.case_version}."
     )
     for created in result.outcome.get("created", []):
-        console.print(f"  new step: {words(created['kind'])}, due {created['due_at'][:10]}")
+        console.print(f"  new step: {words(created['kind'])}, {created_when(created)}")
     if result.outcome.get("status") == "closed":
         console.print("  the case is now closed")
     for warning in result.warnings:

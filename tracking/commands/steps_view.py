@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tracking.cases.queries import StepDue
+from tracking.cases.windows import WINDOW_FIELDS, due_text
 from tracking.commands.common import console, print_csv, print_json, table, words
 
 STEP_COLUMNS = [
@@ -11,6 +12,7 @@ STEP_COLUMNS = [
     "step",
     "laterality",
     "due_at",
+    *WINDOW_FIELDS,
     "days_overdue",
     "alert_level",
     "case_status",
@@ -47,7 +49,7 @@ def show_steps(rows: list[StepDue], *, title: str, output: str) -> None:
             row.mrn,
             words(row.kind),
             row.laterality or "",
-            f"{row.due_at:%Y-%m-%d}",
+            due_text(row),
             when_text(row) + (f"\nbooked {row.scheduled_at:%Y-%m-%d}" if row.scheduled_at else ""),
             f"level {row.alert_level}" if row.alert_level else "",
         )

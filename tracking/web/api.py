@@ -22,6 +22,7 @@ from tracking.cases.opening import CaseOpening, FreeText, open_case
 from tracking.cases.queries import case_history, list_overdue
 from tracking.cases.recording import record_event
 from tracking.cases.state import jsonable
+from tracking.cases.windows import step_json
 from tracking.pathway.definition import find_pathway
 from tracking.pathway.fields import INT4_MAX, shown
 from tracking.users.roles import MANAGE_ALERTS, OPEN_CASES, RECORD_EVENTS, may_record
@@ -99,7 +100,7 @@ def api_case(case_id: CaseId, session: SessionDep, now: NowDep, signed: Reader) 
                 "family_name": history.patient.family_name,
                 "birth_date": history.patient.birth_date,
             },
-            "steps": [step.model_dump() for step in history.steps],
+            "steps": [step_json(step) for step in history.steps],
             "prior_film_requests": [
                 {**request.model_dump(), "facility": facility.name} for request, facility in history.prior_film_requests
             ],

@@ -18,6 +18,7 @@ from tracking.cases.errors import IdempotencyKeyReused, InvalidInput, NotFound, 
 from tracking.cases.models import Case
 from tracking.cases.queries import case_history
 from tracking.cases.recording import record_event
+from tracking.cases.windows import due_text, step_window
 from tracking.notify.models import Notification
 from tracking.pathway.definition import EventRule, Pathway, find_pathway
 from tracking.pathway.fields import INT4_MAX, field_bounds, shown
@@ -127,6 +128,8 @@ def load_case_page(session: Session, case_id: int, signed, now) -> dict[str, Any
             "step": step,
             "title": step_title(pathway, step.kind),
             "side": side(step.laterality),
+            "window": step_window(step),
+            "due": due_text(step),
             "late": lateness(step.due_at, now) if step.status in ("pending", "scheduled") else None,
             "screening": pathway.is_screening(step.kind),
         }

@@ -14,6 +14,7 @@ from tracking.audit import audit
 from tracking.cases.errors import InvalidInput
 from tracking.cases.models import Case, OutsideFacility, Patient
 from tracking.cases.queries import COUNT_CAP, LATENESS, WorklistFilters, shown_case_ids, worklist
+from tracking.cases.windows import WINDOW_FIELDS, due_text
 from tracking.csv_safe import csv_text
 from tracking.pathway.definition import all_step_titles
 from tracking.users.models import User
@@ -54,6 +55,7 @@ def present(row, pathway, now) -> dict:
     return {
         "row": row,
         "late": lateness(row.due_at, now),
+        "due": due_text(row),
         "title": step_title(pathway, row.kind),
         "side": side(row.laterality),
     }
@@ -157,7 +159,7 @@ def worklist_csv(
     audit(session, actor=signed.user.username, action="export.worklist", at=now, count=len(rows),
           case_ids=shown_case_ids(rows))  # fmt: skip
     session.commit()
-    columns = ["case_id", "step_id", "step", "laterality", "due_at", "days_overdue", "alert_level", "case_status",
-               "birads", "navigator", "mrn", "patient"]  # fmt: skip
+    columns = ["case_id", "step_id", "step", "laterality", "due_at", *WINDOW_FIELDS, "days_overdue", "alert_level",
+               "case_status", "birads", "navigator", "mrn", "patient"]  # fmt: skip
     return Response(csv_text(columns, (row.as_dict() for row in rows)), media_type="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="worklist.csv"'})  # fmt: skip
