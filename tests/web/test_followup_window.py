@@ -68,7 +68,7 @@ def test_api_case_gives_the_follow_up_its_target_and_window(clock, api_for, case
     assert followup["target_at"] == FOLLOWUP_TARGET  # 6 months after the BI-RADS 3 read
     assert followup["window_opens_at"] == FOLLOWUP_OPENS
     assert followup["window_closes_at"] == FOLLOWUP_CLOSES == followup["due_at"]  # 30 days after the target
-    for kind in ("result_letter", "ultrasound", "annual_screening"):  # no window: no target
+    for kind in ("result_letter", "ultrasound"):  # no window: no target
         assert {name: steps[kind][name] for name in WINDOW_FIELDS} == dict.fromkeys(WINDOW_FIELDS), kind
 
 
@@ -93,9 +93,8 @@ def test_case_page_shows_the_target_and_window_and_no_target_for_other_steps(clo
 
     assert due_cell(rows["followup_6_month"]) == FOLLOWUP_WINDOW
     assert "due in 15 days" in rows["followup_6_month"]  # inside the window: not overdue
-    assert due_cell(rows["ultrasound"]) == "2026-03-16"
-    assert due_cell(rows["annual_screening"]) == "2027-03-02"
-    assert html.count("target ") == 2  # the steps table and "where the case stands", for the follow-up only
+    assert due_cell(rows["ultrasound"]) == "2026-03-16"  # no window: its due date, no target
+    assert due_cell(rows["result_letter"]) == "2026-04-04"
     next_steps = re.search(r'<ul data-testid="next-steps">(.*?)</ul>', html, re.S).group(1)
     assert f"(Left), {FOLLOWUP_WINDOW}</li>" in next_steps
 
@@ -109,6 +108,7 @@ def test_worklist_row_and_export_show_the_follow_ups_window(clock, browser_for, 
     worklist = re.search(r'<table data-testid="worklist">(.*?)</table>', html, re.S).group(1)
     cells = re.findall(r'<td data-testid="due">(.*?)</td>', worklist, re.S)
     assert FOLLOWUP_WINDOW in cells
+    assert "2026-03-16" in cells  # the overdue ultrasound: no window, its due date
     assert sum("target" in cell for cell in cells) == 1  # the overdue ultrasound, letter and priors have none
 
     exported = list(csv.DictReader(io.StringIO(browser_for("ops").get("/worklist.csv").text)))

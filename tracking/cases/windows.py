@@ -1,7 +1,8 @@
-"""A follow-up's window: its target date, when the window opens and when it closes, in words.
+"""A step's window: its target date, when the window opens and when it closes, in words.
 
-A step whose pathway due rule has `window_days` (the 6-, 12- and 24-month follow-ups) carries
-`target_at`; its `due_at` is the end of the window, and the step is overdue only from then on.
+A step whose pathway due rule has `window_days` (the 6-, 12- and 24-month follow-ups, annual
+screening) carries `target_at`; its `due_at` is the end of the window, and the step is overdue
+only from then on.
 The window is therefore [target_at - window_days, due_at] with window_days = due_at - target_at.
 A step without a window has `target_at` NULL, and no target, opening or closing is shown for it.
 
