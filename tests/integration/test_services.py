@@ -224,7 +224,8 @@ def test_full_biopsy_branch_closes_after_surgical_consultation(session, now):
     statuses = {step.kind: step.status for step in session.exec(select(Step).where(Step.case_id == case_id))}
     assert statuses["annual_screening"] == "handed_off"
     with pytest.raises(GuardRefused, match="closed"):
-        record_event(session, case_id, "screening_done", {"birads": "1"}, actor="nav", now=day(21))
+        record_event(session, case_id, "assessment", {"birads": "2"}, actor="rad", now=day(21))
+    record_event(session, case_id, "screening_done", {"birads": "1"}, actor="nav", now=day(300))  # still tracked
 
 
 def test_prior_films_received_and_unobtainable_update_requests(session, now):

@@ -59,7 +59,8 @@ def demo(committed) -> list[int]:
         ).one()[0]
         record_event(session, missed, "appointment_missed", {"step": "followup_6_month"}, actor="test",
                      now=now, idempotency_key="ops-test:missed")  # fmt: skip
-        record_event(session, missed, "lost_to_follow_up_declared", {"reason": "No answer to calls or letter"},
+        record_event(session, missed, "lost_to_follow_up_declared",
+                     {"reason": "Moved away", "override_reason": "Family says she moved abroad; no new address"},
                      actor="test", now=now + timedelta(minutes=1), idempotency_key="ops-test:lost")  # fmt: skip
         session.commit()
         assert session.get(Case, missed).status == "lost_to_follow_up"

@@ -137,4 +137,4 @@ def _passes(value: Any, tests: dict[str, Any], vocabulary: dict[str, Any]) -> bo
 def _compare(value: Any, test: str, expected: float) -> bool:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
-    return value < expected if test == "below" else value >= expected
+    return bool(value < expected) if test == "below" else bool(value >= expected)

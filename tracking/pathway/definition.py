@@ -54,9 +54,10 @@ class DueRule:
             return add_days(anchor, self.by_birads[birads])
         return add_days(add_months(anchor, self.months), self.days + self.window_days)
 
-    def target_from(self, anchor: datetime) -> datetime | None:
-        """A windowed step's target date (the middle of its window), counted from `anchor`; else None."""
-        if not self.window_days:
+    def target_from(self, anchor: datetime, birads: str | None = None) -> datetime | None:
+        """A windowed step's target date (the middle of its window), counted from `anchor`; else None
+        (also when a BI-RADS-specific due time applies, which has no window)."""
+        if not self.window_days or (birads is not None and birads in self.by_birads):
             return None
         return add_days(add_months(anchor, self.months), self.days)
 

@@ -231,13 +231,14 @@ class _Plan:
                 step.kind == kind and step.facility_id == facility_id and _is_open(step) for step in self.open
             ):
                 continue
-            due = rule.due.due_from(self.anchor, self.decision.birads or self.case.birads)
+            birads = self.decision.birads or self.case.birads
+            due = rule.due.due_from(self.anchor, birads)
             step = NewStep(
                 kind=str(kind),
                 due_at=due,
                 laterality=str(laterality) if laterality else None,
                 facility_id=facility_id,
-                target_at=rule.due.target_from(self.anchor),
+                target_at=rule.due.target_from(self.anchor, birads),
             )
             self.decision.create.append(step)
             self.open.append(step)
