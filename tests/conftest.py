@@ -124,6 +124,11 @@ def session(engine: Engine) -> Iterator[Session]:
 def committed(engine: Engine) -> Iterator[Engine]:
     """For tests that commit (races, CLI): every table is emptied afterwards."""
     yield engine
+    empty_tables(engine)
+
+
+def empty_tables(engine: Engine) -> None:
+    """Empty every table and restart the ids (a test that seeds the same data twice gets the same ids)."""
     with engine.begin() as connection:
         connection.execute(text("SET LOCAL session_replication_role = replica"))  # past the history's TRUNCATE guard
         connection.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
@@ -137,3 +142,17 @@ def pathway() -> Pathway:
 @pytest.fixture
 def now() -> datetime:
     return datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def configure(monkeypatch):
+    """Set WORKUP_* settings for one test; the settings cache is cleared before and after."""
+    from tracking.settings import get_settings
+
+    def apply(**values: object) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(name, str(value))
+        get_settings.cache_clear()
+
+    yield apply
+    get_settings.cache_clear()

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
         default=6 * 3600, ge=1, validation_alias="WORKUP_DELIVERY_BACKOFF_MAX_SECONDS"
     )
 
+    # A case may be opened as of its exam (`occurred_at`, due dates count from it) at most this many days back.
+    opening_max_age_days: int = Field(default=365, ge=1, le=36_500, validation_alias="WORKUP_OPENING_MAX_AGE_DAYS")
+
     # A case whose run request has waited this long (or failed) gets a run_stalled alert from the sweep.
     run_stalled_after_minutes: int = Field(default=15, ge=1, validation_alias="WORKUP_RUN_STALLED_AFTER_MINUTES")
 

@@ -1,4 +1,7 @@
-"""Fixtures for flows: Prefect's test harness, a real SMTP server and a real webhook receiver on loopback."""
+"""Fixtures for flows: Prefect's test harness, a real SMTP server and a real webhook receiver on loopback.
+
+`configure` (WORKUP_* settings for one test) is in tests/conftest.py.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +18,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from aiosmtpd.controller import Controller
 
-from tracking.settings import get_settings
-
 
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
@@ -27,19 +28,6 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(), temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
-
-
-@pytest.fixture
-def configure(monkeypatch):
-    """Set WORKUP_* settings for one test; the settings cache is cleared before and after."""
-
-    def apply(**values: object) -> None:
-        for name, value in values.items():
-            monkeypatch.setenv(name, str(value))
-        get_settings.cache_clear()
-
-    yield apply
-    get_settings.cache_clear()
 
 
 def free_port() -> int:

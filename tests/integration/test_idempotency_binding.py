@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -186,6 +186,10 @@ OPENING_CHANGES = {
     "birads": st.sampled_from(["0", "3", "4A", "4B"]),
     "finding_type": st.sampled_from(["calcifications", "mass"]),
     "pathway": st.sampled_from([None, "calcifications"]),
+    # the exam moment, up to 300 days before the `now` fixture (2026-03-02 09:00 UTC)
+    "occurred_at": st.integers(min_value=0, max_value=300 * 24 * 60).map(
+        lambda minutes: datetime(2026, 3, 2, 9, 0, tzinfo=UTC) - timedelta(minutes=minutes)
+    ),
     "facilities": st.lists(
         st.builds(
             FacilityRef,

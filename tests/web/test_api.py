@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 from sqlmodel import Session
@@ -170,3 +170,32 @@ def test_case_view_and_write_are_audited(api_for, seeded_case, committed, users)
             text("SELECT actor, action FROM audit_log WHERE case_id = :id ORDER BY id"), {"id": seeded_case}
         ).all()
     assert rows[-2:] == [(users["radiologist"], "case.viewed"), (users["radiologist"], "event.recorded")]
+
+
+def test_open_case_as_of_the_exam(api_for, committed):
+    api = api_for("navigator")
+    exam = datetime.now(UTC).replace(microsecond=0) - timedelta(days=4)
+    created = api.post("/api/cases", json={**NEW_CASE, "occurred_at": exam.isoformat()})
+    assert created.status_code == 201, created.text
+    case = api.get(f"/api/cases/{created.json()['case_id']}").json()
+    assert datetime.fromisoformat(case["case"]["opened_at"]) == exam
+    [event] = case["events"]
+    assert datetime.fromisoformat(event["occurred_at"]) == exam
+    assert datetime.fromisoformat(event["recorded_at"]) > exam + timedelta(days=3)
+    due = {step["kind"]: datetime.fromisoformat(step["due_at"]) for step in case["steps"]}
+    assert due["magnification_views"] == exam + timedelta(days=7)
+
+
+def test_open_case_refuses_a_bad_exam_moment_with_422_naming_it(api_for, committed):
+    api = api_for("navigator")
+    now = datetime.now(UTC)
+    for moment, says in [
+        ((now + timedelta(hours=1)).isoformat(), "is in the future"),
+        ((now - timedelta(days=366)).isoformat(), "WORKUP_OPENING_MAX_AGE_DAYS"),
+        ("2026-03-01T09:00:00", "needs a time zone"),
+        ("soon", "must be an ISO 8601 date-time"),
+    ]:
+        refused = api.post("/api/cases", json={**NEW_CASE, "occurred_at": moment})
+        assert refused.status_code == 422, refused.text
+        assert "occurred_at" in refused.text and says in refused.text, refused.text
+    assert count(committed, "cases") == 0 and count(committed, "patients") == 0

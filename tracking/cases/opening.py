@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -27,8 +27,15 @@ from tracking.cases.state import (
 from tracking.notify.contacts import InvalidContact, validate_contact
 from tracking.pathway.decision import OpeningFacts, Refusal
 from tracking.pathway.definition import find_pathway, pathway_for
-from tracking.pathway.engine import plan_opening
-from tracking.pathway.fields import FREE_TEXT_PATTERN, NO_CONTROL_PATTERN, free_text, plain_text
+from tracking.pathway.engine import CLOCK_SKEW, plan_opening
+from tracking.pathway.fields import (
+    FREE_TEXT_PATTERN,
+    NO_CONTROL_PATTERN,
+    FieldRefused,
+    free_text,
+    parse_moment,
+    plain_text,
+)
 from tracking.pathway.vocabulary import (
     CaseStatus,
     Density,
@@ -98,6 +105,22 @@ class CaseOpening(BaseModel):
     pathway: PlainText | None = Field(
         default=None, max_length=80, description="Unset: the pathway whose file lists the finding type"
     )
+    occurred_at: datetime | None = Field(
+        default=None,
+        description="When the exam that found it took place (ISO 8601 with a time zone); due dates count from it. "
+        "Default now; not in the future, not more than WORKUP_OPENING_MAX_AGE_DAYS (default 365) days back",
+    )
+
+    @field_validator("occurred_at", mode="before")
+    @classmethod
+    def _occurred_at_with_zone(cls, value: object) -> datetime | None:
+        """ISO 8601 with a time zone, read as UTC (tracking/pathway/fields.py); how far back is checked on opening."""
+        if value is None:
+            return None
+        try:
+            return parse_moment(value, "the exam date-time")
+        except FieldRefused as refused:
+            raise PydanticCustomError("invalid_moment", "{message}", {"message": str(refused.refusal)}) from None
 
     @field_validator("birads")
     @classmethod
@@ -152,6 +175,7 @@ def open_case(
                 existing, idempotency_key, this_request, first_use=f"to open case {existing.case_id}"
             )
             return _replay(session, existing)
+    exam = exam_moment(opening, now)  # due dates count from the exam; recorded_at stays `now`
     try:
         pathway = find_pathway(opening.pathway) if opening.pathway else pathway_for(opening.finding_type)
     except LookupError as exc:
@@ -169,7 +193,7 @@ def open_case(
             facility_ids=facility_ids,
             palpable=opening.palpable,
         ),
-        now,
+        exam,
     )
     if isinstance(decision, Refusal):
         raise GuardRefused(decision)
@@ -185,7 +209,7 @@ def open_case(
         pathway_hash=pathway.content_hash,
         palpable=opening.palpable,
         status=CaseStatus.open,
-        opened_at=now,
+        opened_at=exam,
     )
     session.add(case)
     session.flush()
@@ -205,7 +229,7 @@ def open_case(
         ),
         outcome=jsonable(decision.summary()),
         actor=actor,
-        occurred_at=now,
+        occurred_at=exam,
         recorded_at=now,
         idempotency_key=idempotency_key or f"auto:{uuid.uuid4()}",
         request_hash=this_request,
@@ -218,14 +242,35 @@ def open_case(
     return OpenedCase(case.id, event.id, [step.id for step in steps], list(decision.warnings))
 
 
+def exam_moment(opening: CaseOpening, now: datetime) -> datetime:
+    """When the exam was (`occurred_at`), or `now`; InvalidInput when it is in the future or too far back."""
+    if opening.occurred_at is None:
+        return now
+    exam, limit = opening.occurred_at, get_settings().opening_max_age_days
+    if exam > now + CLOCK_SKEW:
+        raise InvalidInput(
+            f"occurred_at {exam:%Y-%m-%d %H:%M} UTC is in the future (now is {now:%Y-%m-%d %H:%M} UTC, "
+            f"{CLOCK_SKEW.seconds // 60} minutes of clock difference allowed); nothing was saved"
+        )
+    if exam < now - timedelta(days=limit):
+        raise InvalidInput(
+            f"occurred_at {exam:%Y-%m-%d %H:%M} UTC is more than {limit} days ago (WORKUP_OPENING_MAX_AGE_DAYS); "
+            "nothing was saved"
+        )
+    return exam
+
+
 def opening_hash(opening: CaseOpening) -> str:
     """What makes two openings "the same request" under one idempotency key: the validated fields.
 
     After validation (names and MRN stripped, BI-RADS upper-cased, contacts normalised), every field
     counts, defaults included; who sends it and when does not. So a retry from the CLI, a JSON file
-    or the API with the same content replays, and any changed field is refused.
+    or the API with the same content replays, and any changed field is refused. `occurred_at` counts
+    as the instant in UTC whatever its notation; left out, it stays out (hashes stored before it
+    existed still match).
     """
-    return request_hash({"request": "open_case", "opening": opening.model_dump(mode="json")})
+    dumped = opening.model_dump(mode="json", exclude={"occurred_at"} if opening.occurred_at is None else None)
+    return request_hash({"request": "open_case", "opening": dumped})
 
 
 def _replay(session: Session, event: CaseEvent) -> OpenedCase:

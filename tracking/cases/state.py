@@ -166,7 +166,9 @@ def _update_prior_film_requests(
                     facility_id=step.facility_id,
                     step_id=step.id,
                     status=PriorFilmStatus.requested,
-                    requested_at=event.occurred_at,
+                    # asked when recorded (the request is queued then), not at a back-dated exam:
+                    # chases count from the request, the step's due time from the exam
+                    requested_at=event.recorded_at,
                 )
             )
     priors = [step for step in changed.values() if step.kind == StepKind.prior_film_request]

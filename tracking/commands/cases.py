@@ -56,6 +56,9 @@ def open_(
     birads: str = typer.Option("0", help="Initial BI-RADS assessment"),
     finding_type: str = typer.Option("calcifications", "--finding-type"),
     facility: list[str] = typer.Option([], "--facility", help="Outside facility holding priors (repeatable)"),
+    occurred_at: str | None = typer.Option(
+        None, "--occurred-at", help="When the exam was (ISO 8601 with a zone); due dates count from it. Default now"
+    ),
     idempotency_key: str | None = typer.Option(None, "--idempotency-key", help="1 to 200 characters"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -64,6 +67,8 @@ def open_(
         raw = read_json_file(file)
         if not isinstance(raw, dict):
             raise InvalidInput(f"{file} must hold a JSON object")
+        if occurred_at is not None and "occurred_at" in raw:
+            raise InvalidInput(f"give occurred_at in {file} or --occurred-at, not both")
     else:
         raw = {
             "mrn": mrn,
@@ -77,6 +82,8 @@ def open_(
             "facilities": [facility_ref(item) for item in facility],
         }
         raw = {key: value for key, value in raw.items() if value is not None}
+    if occurred_at is not None:
+        raw["occurred_at"] = occurred_at
     opening = CaseOpening.model_validate(raw)
     now = now_or(None)
     with session_scope() as session:
