@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from itertools import count
 from typing import Any
 
@@ -168,3 +168,24 @@ def open_probably_benign_case(session: Session, mrn: str = "TEST-WINDOW-1") -> i
     case_id = open_case(session, seed_opening(mrn=mrn), actor="test", now=FOLLOWUP_OPENED).case_id
     record_event(session, case_id, "magnification_result", PUNCTATE_BIRADS_3, actor="test", now=FOLLOWUP_READ)
     return case_id
+
+
+# --- cases on real PostgreSQL, through the services -------------------------------------------------
+
+
+def followup_case(session: Session, at: datetime, mrn: str) -> int:
+    """A case opened at `at` whose magnification views are BI-RADS 3 (a 6-month follow-up), letter sent."""
+    case_id = open_case(session, seed_opening(mrn=mrn, facilities=[], density="b"), actor="nav", now=at).case_id
+    record_event(session, case_id, "magnification_result", PROBABLY_BENIGN_MAG, actor="rad", now=at)
+    record_event(session, case_id, "result_letter_sent", {"density_sentence_included": True}, actor="nav", now=at)
+    return case_id
+
+
+def missed_then_called_twice(session: Session, case_id: int, missed_at: datetime) -> None:
+    """The 6-month exam missed at `missed_at`; a navigator calls the next day and the day after, no answer."""
+    record_event(session, case_id, "appointment_missed", {"step": "followup_6_month"}, actor="nav", now=missed_at)
+    for day in (1, 2):
+        record_event(
+            session, case_id, "contact_attempt", {"method": "call", "outcome": "no_answer"},
+            actor="nav", now=missed_at + timedelta(days=day),
+        )  # fmt: skip

@@ -12,7 +12,7 @@ from tracking.cases.errors import classify, describe
 from tracking.commands import cases, db, events, outbox, pathway, runs, users
 from tracking.commands.demo import demo
 from tracking.commands.deploy import deploy
-from tracking.commands.operations import alert_app, alerts, scheduler, serve, sweep
+from tracking.commands.operations import alert_app, alerts, reminders, scheduler, serve, sweep
 from tracking.commands.overdue import overdue, show_worklist
 from tracking.logs import install as install_log_scrubber
 from tracking.pathway.definition import PathwayInvalid
@@ -38,6 +38,7 @@ app.command("worklist")(show_worklist)
 app.command("demo")(demo)
 app.command("deploy")(deploy)
 app.command("sweep")(sweep)
+app.command("reminders")(reminders)
 app.command("alerts")(alerts)
 app.add_typer(alert_app, name="alert")
 app.add_typer(outbox.app, name="outbox")

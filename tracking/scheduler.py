@@ -85,16 +85,13 @@ def sweep_without_prefect() -> None:
         sweep_overdue(session, datetime.now(UTC))
 
 
-def reminders_without_prefect() -> None:
+def reminders_without_prefect() -> dict:
+    """What `workup reminders` runs (tracking/reminders/run.py), as of the wall clock, in one transaction."""
     from tracking.db import session_scope
-    from tracking.reminders.no_show import advance_missed_appointments
-    from tracking.reminders.priors import chase_prior_films
-    from tracking.reminders.visits import remind_upcoming_visits
+    from tracking.reminders.run import run_reminders
 
-    now = datetime.now(UTC)
-    for service in (chase_prior_films, remind_upcoming_visits, advance_missed_appointments):
-        with session_scope() as session:  # one transaction each, as the flow's tasks do
-            service(session, now)
+    with session_scope() as session:
+        return run_reminders(session, datetime.now(UTC)).as_dict()
 
 
 def delivery_without_prefect() -> None:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlmodel import Session, select
 
-from tests.factories import PROBABLY_BENIGN_MAG, seed_opening
-from tracking.cases.models import Case, PriorFilmRequest
+from tests.conftest import empty_tables
+from tests.factories import PROBABLY_BENIGN_MAG, followup_case, missed_then_called_twice, seed_opening
+from tracking.cases.models import Case, CaseEvent, PriorFilmRequest, Step
 from tracking.cases.opening import FacilityRef, open_case
 from tracking.cases.queries import list_overdue
 from tracking.cases.recording import record_event
@@ -17,6 +23,7 @@ from tracking.reminders.no_show import advance_missed_appointments
 from tracking.reminders.priors import chase_prior_films
 from tracking.reminders.visits import remind_upcoming_visits
 
+WORKUP = str(Path(sys.executable).parent / "workup")
 FACILITIES = [
     FacilityRef(name="Chase Email Imaging", channel="email", contact="films@email-imaging.test"),
     FacilityRef(name="Chase Fax Radiology", channel="fax", contact="+1-555-0199"),
@@ -81,7 +88,7 @@ def test_visit_reminders_before_the_6_month_target(session, now, configure, webh
     record_event(session, case_id, "magnification_result", PROBABLY_BENIGN_MAG, actor="rad", now=now)
     sent_on = []
     for day in range(0, 200):
-        if remind_upcoming_visits(session, now + timedelta(days=day)):
+        if remind_upcoming_visits(session, now + timedelta(days=day)).reminders:
             sent_on.append(day)
     target = (now.replace(month=9) - now).days  # 6 months after 2 March is 2 September
     assert sent_on == [target - 30, target - 7]
@@ -132,8 +139,92 @@ def test_reminders_flow_runs_every_part(prefect_harness, committed, now, configu
 
     configure(WORKUP_NAVIGATOR_EMAIL="nav@center.test", WORKUP_PATIENT_MESSAGING_WEBHOOK_URL=webhook.url)
     with Session(committed) as session:
-        open_case(session, seed_opening(facilities=FACILITIES), actor="nav", now=now)
+        case_id = open_case(session, seed_opening(facilities=FACILITIES), actor="nav", now=now).case_id
         session.commit()
     report = send_reminders(now=now + timedelta(days=8))
-    assert report["prior_films"] == {"chases": 2, "requests_chased": 2, "escalations": 0}
+    assert report["prior_films"] == {
+        "chases": 2, "requests_chased": 2, "escalations": 0, "chased_case_ids": [case_id], "escalated_case_ids": [],
+    }  # fmt: skip
     assert send_reminders(now=now + timedelta(days=8))["prior_films"]["chases"] == 0
+
+
+def test_a_case_already_lost_is_never_declared_lost_again(session, now, configure, webhook):
+    configure(WORKUP_PATIENT_MESSAGING_WEBHOOK_URL=webhook.url)
+    case_id = followup_case(session, now, "LOST-TWICE")
+    missed = now + timedelta(days=215)
+    missed_then_called_twice(session, case_id, missed)
+    assert advance_missed_appointments(session, missed + timedelta(days=3)).letters == 1
+    lost = advance_missed_appointments(session, missed + timedelta(days=17))
+    assert (lost.lost_to_follow_up, lost.lost_case_ids) == (1, [case_id])
+    # A contact step still open on the lost case (the engine closes them all today; a repaired row
+    # or another pathway version might not): nothing may re-declare it, nor "re-open" it with a letter.
+    declared = session.exec(select(CaseEvent.id).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)).all()[-1]
+    session.add(Step(case_id=case_id, kind="patient_contact", due_at=missed + timedelta(days=10),
+                     created_by_event_id=declared))  # fmt: skip
+    session.flush()
+    again = advance_missed_appointments(session, missed + timedelta(days=40))
+    assert (again.letters, again.lost_to_follow_up, again.skipped) == (0, 0, 0)
+    events = session.exec(select(CaseEvent.kind).where(CaseEvent.case_id == case_id)).all()
+    assert events.count("lost_to_follow_up_declared") == 1
+    assert session.get(Case, case_id).status == "lost_to_follow_up"
+
+
+# --- one function: the CLI, the flow and the scheduler do the same -----------------------------------
+
+PARITY_SETTINGS = {
+    "WORKUP_NAVIGATOR_EMAIL": "nav@center.test",
+    "WORKUP_PATIENT_MESSAGING_WEBHOOK_URL": "http://127.0.0.1:9/patients",
+}
+
+
+def seed_everything_due(engine) -> dict[str, int]:
+    """Cases dated back from the wall clock so that, now, every part of a reminders run has work."""
+    wall = datetime.now(UTC)
+    with Session(engine) as session:
+        priors = open_case(
+            session, seed_opening(mrn="PAR-PRIORS", facilities=FACILITIES), actor="nav", now=wall - timedelta(days=22)
+        ).case_id  # chases of days 7 and 14, escalation of day 21
+        visit = followup_case(session, wall - timedelta(days=170), "PAR-VISIT")  # target in 11-14 days
+        letter = followup_case(session, wall - timedelta(days=230), "PAR-LETTER")
+        missed_then_called_twice(session, letter, wall - timedelta(days=15))  # the letter is next
+        lost = followup_case(session, wall - timedelta(days=250), "PAR-LOST")
+        missed_then_called_twice(session, lost, wall - timedelta(days=35))
+        # the letter went 32 days ago (logged by a navigator): the wait of 14 days after it is over
+        record_event(session, lost, "contact_attempt", {"method": "letter", "outcome": "letter_sent"},
+                     actor="nav", now=wall - timedelta(days=32))  # fmt: skip
+        session.commit()
+    return {"priors": priors, "visit": visit, "letter": letter, "lost": lost}
+
+
+def test_the_flow_the_scheduler_and_the_cli_run_the_same_reminders(prefect_harness, committed, database_url, configure):
+    from flows.reminders import send_reminders
+    from tracking.scheduler import default_jobs
+    from tracking.settings import get_settings
+
+    configure(**PARITY_SETTINGS)
+    [job] = [job for job in default_jobs(get_settings()) if job.name == "send_reminders"]
+    assert job.run is send_reminders  # the scheduler fires the flow; without Prefect, job.without_prefect
+
+    def cli() -> dict:
+        environment = {**os.environ, "DATABASE_URL": database_url}
+        process = subprocess.run([WORKUP, "reminders", "--json"], capture_output=True, text=True, env=environment,
+                                 timeout=120)  # fmt: skip
+        assert process.returncode == 0, process.stderr
+        report = json.loads(process.stdout)
+        del report["now"]
+        return report
+
+    reports = {}
+    for name, run in (("cli", cli), ("flow", send_reminders), ("scheduler", job.without_prefect)):
+        empty_tables(committed)  # the same cases, the same ids, for each
+        cases = seed_everything_due(committed)
+        reports[name] = run()
+    assert reports["flow"] == reports["cli"] == reports["scheduler"]
+    assert reports["cli"] == {
+        "prior_films": {"chases": 4, "requests_chased": 2, "escalations": 2,
+                        "chased_case_ids": [cases["priors"]], "escalated_case_ids": [cases["priors"]]},
+        "visits": {"reminders": 1, "reminded_case_ids": [cases["visit"]]},
+        "missed_appointments": {"letters": 1, "lost_to_follow_up": 1, "skipped": 0,
+                                "letter_case_ids": [cases["letter"]], "lost_case_ids": [cases["lost"]],
+                                "skipped_case_ids": []},
+    }  # fmt: skip

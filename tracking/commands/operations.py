@@ -1,4 +1,4 @@
-"""Operations commands: sweep, alerts, alert ack, outbox, scheduler, serve."""
+"""Operations commands: sweep, reminders, alerts, alert ack, outbox, scheduler, serve."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from tracking.commands.common import ALLOW_FUTURE_HELP, actor, console, now_or, 
 from tracking.db import database_url, session_scope
 from tracking.logs import install as install_log_scrubber
 from tracking.pathway.fields import bounded_text
+from tracking.reminders.run import run_reminders
 from tracking.settings import get_settings
 
 alert_app = typer.Typer(help="Overdue alerts: acknowledge or snooze one.", no_args_is_help=True)
@@ -31,6 +32,24 @@ def sweep(
         print_json(report)
     else:
         console.print(", ".join(f"{count} {words(name)}" for name, count in report.items()))
+
+
+def reminders(
+    now: str | None = typer.Option(None, "--now", help="Run as of this ISO moment (replay, back-fill)"),
+    as_json: bool = typer.Option(False, "--json"),
+    allow_future: bool = typer.Option(False, "--allow-future", help=ALLOW_FUTURE_HELP),
+) -> None:
+    """Run every reminder job once: prior-film chases and escalations, visit reminders, missed appointments."""
+    moment = now_or(now, allow_future=allow_future)  # before the transaction: a refused run writes nothing
+    with session_scope() as session:
+        report = run_reminders(session, moment)
+    if as_json:
+        print_json({"now": moment.isoformat(), **report.as_dict()})
+        return
+    console.print(f"Reminders as of {moment:%Y-%m-%d %H:%M} UTC" + ("" if report.acted else ": nothing was due."))
+    for what, count, case_ids in report.lines():
+        if count:
+            console.print(f"  {what}: {count}" + (f" (cases {', '.join(map(str, case_ids))})" if case_ids else ""))
 
 
 def alerts(

@@ -25,7 +25,7 @@ COLUMNS = "kind, channel, address, case_id, step_id, alert_id, facility_id, payl
 def insert_from(source: str) -> str:
     """SQL that queues one notification per row of `source` (a CTE name or a parenthesised query).
 
-    The statement uses the bind parameter `:now`; it returns the new rows' ids.
+    The statement uses the bind parameter `:now`; it returns the new rows' ids and case ids.
     """
     return f"""
     INSERT INTO notifications (kind, channel, recipient, case_id, step_id, alert_id, facility_id, payload,
@@ -35,7 +35,7 @@ def insert_from(source: str) -> str:
            'pending', 0, 0, CAST(:now AS timestamptz), CAST(:now AS timestamptz)
     FROM {source} m
     ON CONFLICT (dedupe_key) DO NOTHING
-    RETURNING id"""
+    RETURNING id, case_id"""
 
 
 MESSAGES_FROM_JSON = """(

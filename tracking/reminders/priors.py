@@ -11,7 +11,7 @@ through the same statement, limited to that case.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import text
@@ -26,9 +26,11 @@ from tracking.settings import Settings, get_settings
 
 @dataclass
 class ChaseReport:
-    chases: int = 0
+    chases: int = 0  # messages queued: first requests not yet queued, chases, navigator tasks
     requests_chased: int = 0
     escalations: int = 0
+    chased_case_ids: list[int] = field(default_factory=list)
+    escalated_case_ids: list[int] = field(default_factory=list)
 
 
 COMMON = """
@@ -78,9 +80,11 @@ CHASE = text(
         UPDATE prior_film_requests q SET chase_count = x.reached, last_chased_at = CAST(:now AS timestamptz)
         FROM (SELECT request_id, max(n) AS reached FROM points GROUP BY request_id) x
         WHERE q.id = x.request_id AND q.chase_count < x.reached
-        RETURNING 1
+        RETURNING q.case_id
     )
-    SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM counted)
+    SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM counted),
+           (SELECT coalesce(array_agg(DISTINCT case_id ORDER BY case_id), '{{}}')
+            FROM (SELECT case_id FROM inserted UNION SELECT case_id FROM counted) acted)
     """
 )
 
@@ -97,7 +101,7 @@ ESCALATE = text(
           AND o.requested_at + make_interval(days => o.escalate_day) <= CAST(:now AS timestamptz)
     ),
     inserted AS ({insert_from("messages")})
-    SELECT count(*) FROM inserted
+    SELECT count(*), coalesce(array_agg(DISTINCT case_id ORDER BY case_id), '{{}}') FROM inserted
     """
 )
 
@@ -137,9 +141,9 @@ def chase_prior_films(
     """Queue every first request, chase and escalation due by `now`, in the caller's transaction."""
     settings = settings or get_settings()
     rules = chase_rules(pathways if pathways is not None else all_pathways())
-    chases, requests = session.execute(CHASE, _params(now, rules, recipients.navigators(settings))).one()
-    escalations = session.execute(ESCALATE, _params(now, rules, recipients.escalation(settings))).scalar_one()
-    return ChaseReport(chases=chases, requests_chased=requests, escalations=escalations)
+    chases, requests, chased = session.execute(CHASE, _params(now, rules, recipients.navigators(settings))).one()
+    escalations, escalated = session.execute(ESCALATE, _params(now, rules, recipients.escalation(settings))).one()
+    return ChaseReport(chases, requests, escalations, list(chased), list(escalated))
 
 
 def request_prior_films(session: Session, case_id: int, now: datetime, *, settings: Settings | None = None) -> int:
@@ -147,5 +151,5 @@ def request_prior_films(session: Session, case_id: int, now: datetime, *, settin
     settings = settings or get_settings()
     rules = chase_rules(all_pathways())
     params = _params(now, rules, recipients.navigators(settings), case_id=case_id, first_only=True)
-    queued, _ = session.execute(CHASE, params).one()
+    queued, _, _ = session.execute(CHASE, params).one()
     return queued

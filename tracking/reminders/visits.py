@@ -7,6 +7,7 @@ window; the reminder counts back from 6 months). Handed-off annual screening is 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import text
@@ -46,9 +47,15 @@ REMIND = text(
     ),
     inserted AS ({insert_from("messages")}
     )
-    SELECT count(*) FROM inserted
+    SELECT count(*), coalesce(array_agg(DISTINCT case_id ORDER BY case_id), '{{}}') FROM inserted
     """
 )
+
+
+@dataclass
+class VisitReport:
+    reminders: int = 0
+    reminded_case_ids: list[int] = field(default_factory=list)
 
 
 def reminder_rules(pathways: list[Pathway]) -> str:
@@ -70,14 +77,15 @@ def reminder_rules(pathways: list[Pathway]) -> str:
 
 def remind_upcoming_visits(
     session: Session, now: datetime, *, pathways: list[Pathway] | None = None, settings: Settings | None = None
-) -> int:
-    """Queue each reminder whose day has come; returns how many were new."""
+) -> VisitReport:
+    """Queue each reminder whose day has come by `now`; reports the new ones."""
     found = recipients.patient_messaging(settings or get_settings())
     if not found:
-        return 0
+        return VisitReport()
     params = {
         "now": now,
         "rules": reminder_rules(pathways if pathways is not None else all_pathways()),
         "people": recipients.as_json(found),
     }
-    return session.execute(REMIND, params).scalar_one()
+    reminders, case_ids = session.execute(REMIND, params).one()
+    return VisitReport(reminders, list(case_ids))
