@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from tests.flows.conftest import configure, free_port  # noqa: F401 - `configure` is the flows' fixture, reused
+from tests.flows.conftest import free_port  # `configure` comes from tests/conftest.py
 from tracking.settings import REPO_ROOT
 from tracking.users.service import create_api_token, create_user
 
