@@ -45,6 +45,7 @@ from tracking.pathway.vocabulary import (
     Laterality,
 )
 from tracking.runs.service import request_case_run
+from tracking.settings import get_settings
 
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 
