@@ -5,9 +5,9 @@ Calls are made and logged by navigators; a call not logged in time leaves the pa
 step overdue, which the sweep turns into an alert. Both writes below go through record_event,
 so the pathway's guards and the audit log apply, and idempotency keys make reruns harmless.
 
-Only open cases are acted on. A case already lost to follow-up is never declared lost again, and
-gets no automatic letter either: any event on a lost case re-opens it ("back in contact"), which
-only the patient answering may do.
+A case already lost to follow-up is never declared lost again: its open contact steps still get
+their letter (a letter leaves the case lost), but the wait after the last attempt ends in nothing
+new; the step stays overdue for the sweep to show a navigator.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from tracking.cases.errors import WorkupError
 from tracking.cases.models import Case, Step
+from tracking.cases.queries import ACTIVE_CASE_STATUSES
 from tracking.cases.recording import record_event
 from tracking.cases.state import case_state
 from tracking.notify import recipients
@@ -42,14 +43,14 @@ class NoShowReport:
 
 
 def advance_missed_appointments(session: Session, now: datetime, *, settings: Settings | None = None) -> NoShowReport:
-    """Act on every open patient-contact step of an open case as of `now`; each case in its own savepoint."""
+    """Act on every open patient-contact step as of `now`; each case in its own savepoint."""
     settings = settings or get_settings()
     report = NoShowReport()
     steps = session.exec(
         select(Step, Case)
         .join(Case, Case.id == Step.case_id)
         .where(Step.kind == StepKind.patient_contact, col(Step.status).in_(OPEN_STEP_STATUSES))
-        .where(Case.status == CaseStatus.open)  # never a case already lost to follow-up (see above)
+        .where(col(Case.status).in_(ACTIVE_CASE_STATUSES))
         .order_by(Step.id)
     ).all()
     for step, case in steps:
@@ -61,7 +62,7 @@ def advance_missed_appointments(session: Session, now: datetime, *, settings: Se
                     if _send_letter(session, step, last_missed_step(state), now, settings):
                         report.letters += 1
                         report.letter_case_ids.append(case.id)
-                elif next_attempt == "wait" and step.due_at <= now:
+                elif next_attempt == "wait" and step.due_at <= now and case.status != CaseStatus.lost_to_follow_up:
                     declared = record_event(
                         session, case.id, "lost_to_follow_up_declared",
                         {"reason": "No contact after every attempt and the wait that follows"},
