@@ -120,8 +120,10 @@ def test_missed_appointment_leads_to_lost_to_follow_up_and_stays_visible(session
     case = session.get(Case, case_id)
     assert (case.status, case.closed_at) == ("lost_to_follow_up", None)
     overdue = list_overdue(session, day + timedelta(days=30), actor="ops")
-    assert [(row.case_id, row.kind, row.case_status) for row in overdue] == [
-        (case_id, "followup_6_month", "lost_to_follow_up")
+    # the missed exam, and the notice to the referring provider the pathway owes once a case is lost
+    assert sorted((row.case_id, row.kind, row.case_status) for row in overdue) == [
+        (case_id, "followup_6_month", "lost_to_follow_up"),
+        (case_id, "referrer_lost_notice", "lost_to_follow_up"),
     ]
     letters = session.exec(select(Notification).where(Notification.kind == "contact_letter")).all()
     assert [(letter.channel, letter.payload["step"]) for letter in letters] == [("webhook", "followup_6_month")]
@@ -156,8 +158,9 @@ def test_a_case_already_lost_is_never_declared_lost_again(session, now, configur
     assert advance_missed_appointments(session, missed + timedelta(days=3)).letters == 1
     lost = advance_missed_appointments(session, missed + timedelta(days=17))
     assert (lost.lost_to_follow_up, lost.lost_case_ids) == (1, [case_id])
-    # A contact step still open on the lost case (the engine closes them all today; a repaired row
-    # or another pathway version might not): nothing may re-declare it, nor "re-open" it with a letter.
+    # A contact step still open on the lost case, its attempts all made and its wait over (the
+    # engine closes the chain today; a repaired row or another pathway version might not): the
+    # reminders run must not declare the case lost a second time.
     declared = session.exec(select(CaseEvent.id).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)).all()[-1]
     session.add(Step(case_id=case_id, kind="patient_contact", due_at=missed + timedelta(days=10),
                      created_by_event_id=declared))  # fmt: skip
