@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlmodel import Session
 
+from tracking.alerts.stalled_cases import sweep_stalled_cases
 from tracking.alerts.stuck_work import sweep_stuck_work
 from tracking.notify import recipients
 from tracking.notify.outbox import insert_from
@@ -30,6 +31,7 @@ class SweepReport:
     notifications: int = 0
     delivery_failed: int = 0  # new alerts: a notification was dead-lettered
     runs_stalled: int = 0  # new alerts: a case's run request failed or waited too long
+    cases_stalled: int = 0  # new alerts: an open or lost case with nothing next and nothing alerting
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -156,12 +158,15 @@ def sweep_overdue(
 ) -> SweepReport:
     """Resolve, re-open after snooze, raise and escalate alerts as of `now`, in the caller's transaction.
 
-    Also raises and resolves the alerts about stuck outside work (tracking/alerts/stuck_work.py).
+    Then raises and resolves the alerts about stuck outside work (tracking/alerts/stuck_work.py),
+    and last the alerts on cases with nothing next (tracking/alerts/stalled_cases.py), which count
+    what the first two statements left unresolved.
     """
     settings = settings or get_settings()
+    pathways = pathways if pathways is not None else all_pathways()
     params = {
         "now": now,
-        "rules": escalation_rules(pathways if pathways is not None else all_pathways()),
+        "rules": escalation_rules(pathways),
         "recipients": alert_recipients(settings),
     }
     # Room to hash the overdue set and the unresolved alerts in memory instead of sorting them on disk
@@ -169,7 +174,14 @@ def sweep_overdue(
     session.execute(text(f"SET LOCAL work_mem = '{SWEEP_WORK_MEM}'"))
     resolved, reopened, raised, escalated, notifications = session.execute(SWEEP, params).one()
     stuck = sweep_stuck_work(session, now, settings=settings)
+    stalled = sweep_stalled_cases(session, now, pathways=pathways, settings=settings)
     return SweepReport(
-        resolved + stuck.resolved, reopened, raised, escalated, notifications + stuck.notifications,
-        stuck.delivery_failed, stuck.runs_stalled,
-    )  # fmt: skip
+        resolved=resolved + stuck.resolved + stalled.resolved,
+        reopened=reopened,
+        raised=raised,
+        escalated=escalated,
+        notifications=notifications + stuck.notifications + stalled.notifications,
+        delivery_failed=stuck.delivery_failed,
+        runs_stalled=stuck.runs_stalled,
+        cases_stalled=stalled.raised,
+    )
