@@ -1,5 +1,9 @@
 """sweep_overdue_steps, set-based: one SQL statement over all open steps, never one run per case.
 
+Open steps are the pending and scheduled steps of open and lost cases, and the handed-off routine
+screening of closed cases: screening stays tracked after the diagnostic case closes, so a
+handed-off step past its due time is overdue like any other until it is completed or cancelled.
+
 Idempotent: the same `now` twice changes nothing. Concurrent sweeps are safe because the partial
 unique index allows one unresolved alert per step (inserts use ON CONFLICT DO NOTHING), and an
 escalation re-checks the alert's level under its row lock, so each level is notified once.
@@ -56,24 +60,29 @@ LEVEL = """
          ELSE 1 END"""
 
 
-# One statement, one snapshot. `open_due` is every overdue open step of an active case (read
-# through the partial index on steps.due_at); `current` is every unresolved alert. An alert whose
-# step is not in `open_due` is resolved (due times never move, so an open step that once was
-# overdue still is); a step in `open_due` without an alert gets one; an alert whose step is
-# later than its level allows is escalated unless snoozed, and a snooze that has ended re-opens it.
+# One statement, one snapshot. `open_due` is every overdue open step of an active case and every
+# overdue handed-off step of a closed case (each read through its own partial index on
+# steps.due_at); `current` is every unresolved alert. An alert whose step is not in `open_due` is
+# resolved (due times never move, so an open step that once was overdue still is; a handed-off
+# step leaves once completed or cancelled); a step in `open_due` without an alert gets one; an
+# alert whose step is later than its level allows is escalated unless snoozed, and a snooze that
+# has ended re-opens it.
 SWEEP = text(
     f"""
     WITH {RULES}, {RECIPIENTS},
     overdue_steps AS MATERIALIZED (
-        SELECT id, case_id, kind, due_at FROM steps
+        SELECT id, case_id, kind, due_at, false AS handed_off FROM steps
         WHERE status IN ('pending', 'scheduled') AND due_at < CAST(:now AS timestamptz)
+        UNION ALL
+        SELECT id, case_id, kind, due_at, true FROM steps
+        WHERE status = 'handed_off' AND due_at < CAST(:now AS timestamptz)
     ),
     open_due AS MATERIALIZED (
         SELECT s.id AS step_id, s.case_id, s.kind AS step_kind, s.due_at, {LEVEL} AS level
         FROM overdue_steps s
         JOIN cases c ON c.id = s.case_id
         JOIN rules r ON r.pathway_name = c.pathway_name AND r.pathway_version = c.pathway_version
-        WHERE c.status IN ('open', 'lost_to_follow_up')
+        WHERE CASE WHEN s.handed_off THEN c.status = 'closed' ELSE c.status IN ('open', 'lost_to_follow_up') END
     ),
     current AS MATERIALIZED (
         SELECT id, step_id, level, status, snoozed_until FROM alerts
