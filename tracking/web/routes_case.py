@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
 from tracking.alerts.service import acknowledge_alert
-from tracking.alerts.stuck_work import unresolved_stuck_work
+from tracking.alerts.stuck_work import CASE_ALERTS, unresolved_stuck_work
 from tracking.audit import audit
 from tracking.cases.errors import IdempotencyKeyReused, InvalidInput, NotFound, VersionConflict, WorkupError
 from tracking.cases.models import Case
@@ -123,6 +123,9 @@ def load_case_page(session: Session, case_id: int, signed, now) -> dict[str, Any
     pathway = find_pathway(case.pathway_name, case.pathway_version)
     runs = session.exec(select(CaseRun).where(CaseRun.case_id == case_id).order_by(CaseRun.id)).all()
     notes = session.exec(select(Notification).where(Notification.case_id == case_id).order_by(Notification.id)).all()
+    # Open steps, and routine screening handed off at closure (still tracked: tracking/screening/),
+    # show how late they are; `done` steps no longer carry an alert after the next sweep.
+    tracked = ("pending", "scheduled", "handed_off") if case.status == "closed" else ("pending", "scheduled")
     steps = [
         {
             "step": step,
@@ -130,14 +133,16 @@ def load_case_page(session: Session, case_id: int, signed, now) -> dict[str, Any
             "side": side(step.laterality),
             "window": step_window(step),
             "due": due_text(step),
-            "late": lateness(step.due_at, now) if step.status in ("pending", "scheduled") else None,
+            "late": lateness(step.due_at, now) if step.status in tracked else None,
             "screening": pathway.is_screening(step.kind),
+            "handed_off": step.status == "handed_off",
         }
         for step in history.steps
     ]
-    next_steps = [item for item in steps if item["late"] and not item["screening"]]
+    next_steps = [item for item in steps if item["late"] and not item["screening"] and not item["handed_off"]]
     steps_by_id = {item["step"].id: item for item in steps}
-    stuck_by_id = {item.alert_id: item for item in unresolved_stuck_work(session, case_ids=[case_id])}
+    case_alerts = unresolved_stuck_work(session, kinds=CASE_ALERTS, case_ids=[case_id])
+    stuck_by_id = {item.alert_id: item for item in case_alerts}
     navigator = session.get(User, case.navigator_id) if case.navigator_id else None
     return {
         "history": history,
@@ -147,6 +152,7 @@ def load_case_page(session: Session, case_id: int, signed, now) -> dict[str, Any
         "pathway": pathway,
         "steps": steps,
         "next_steps": next_steps,
+        "recall": [item for item in steps if item["handed_off"] and item["late"]],
         "alerts": [
             {"alert": alert, "step": steps_by_id[alert.step_id], "title": steps_by_id[alert.step_id]["title"]}
             for alert in history.alerts
