@@ -20,11 +20,11 @@ from tracking.alerts.sweep import sweep_overdue
 
 @pytest.fixture
 def recall(committed) -> dict:
-    """Two closed cases, both swept as of now: one's screening overdue, the other's due in about 50 days."""
+    """Two closed cases, swept as of now: one's screening 4 days overdue, the other's due in about 56 days."""
     now = datetime.now(UTC)
-    with Session(committed) as session:
-        overdue, overdue_step = closed_case(session, now - timedelta(days=380), mrn="WEB-SCREEN-1")
-        soon, _ = closed_case(session, now - timedelta(days=320), mrn="WEB-SCREEN-2")
+    with Session(committed, expire_on_commit=False) as session:
+        overdue, overdue_step = closed_case(session, now - timedelta(days=400), mrn="WEB-SCREEN-1")
+        soon, _ = closed_case(session, now - timedelta(days=340), mrn="WEB-SCREEN-2")
         sweep_overdue(session, now)
         session.commit()
     return {"overdue": overdue, "soon": soon, "overdue_step": overdue_step.id}
@@ -154,3 +154,16 @@ def test_the_case_page_says_handed_off_screening_is_still_tracked(committed, bro
     assert 'data-testid="screening-recall"' in page.text and "screening recall list" in page.text
     assert "step done: the alert resolves" not in page.text  # the handed-off screening is what is overdue
     assert 'data-alert-kind="overdue_step">Routine annual screening mammogram' in page.text
+
+
+def test_a_navigator_records_the_screening_on_the_closed_case_and_it_leaves_the_list(committed, browser_for, recall):
+    navigator = browser_for("navigator")
+    case_page = navigator.get(f"/cases/{recall['overdue']}")
+    options = case_page.text.split('data-testid="event-kind"')[1].split("</select>")[0]
+    assert 'value="screening_done"' in options and 'value="screening_done_elsewhere"' in options
+    assert 'value="magnification_result"' not in options  # the workup is over: only screening is recorded
+    saved = navigator.post_form(f"/cases/{recall['overdue']}/events", {"kind": "screening_done", "birads": "1",
+                                                                       "token": "web-screening-1"})  # fmt: skip
+    assert saved.status_code == 303, saved.text[:500]
+    listed = navigator.get("/screening")
+    assert "WEB-SCREEN-1" not in listed.text and "WEB-SCREEN-2" in listed.text

@@ -35,8 +35,11 @@ from tracking.web.timeline import case_timeline, words
 router = APIRouter(include_in_schema=False)
 
 
-def recordable_events(pathway: Pathway, role: str) -> list[EventRule]:
-    return [rule for rule in pathway.events.values() if may_record(role, rule.kind, pathway)]
+def recordable_events(pathway: Pathway, role: str, case_status: str | None = None) -> list[EventRule]:
+    """The events `role` may record; on a closed case only those its pathway allows there (screening)."""
+    closed = case_status == "closed"
+    return [rule for rule in pathway.events.values()
+            if may_record(role, rule.kind, pathway) and (rule.on_closed_case or not closed)]  # fmt: skip
 
 
 def field_widgets(pathway: Pathway, rule: EventRule) -> list[dict[str, Any]]:
@@ -144,6 +147,7 @@ def load_case_page(session: Session, case_id: int, signed, now) -> dict[str, Any
     case_alerts = unresolved_stuck_work(session, kinds=CASE_ALERTS, case_ids=[case_id])
     stuck_by_id = {item.alert_id: item for item in case_alerts}
     navigator = session.get(User, case.navigator_id) if case.navigator_id else None
+    events = recordable_events(pathway, signed.user.role, case.status)
     return {
         "history": history,
         "case": case,
@@ -164,12 +168,12 @@ def load_case_page(session: Session, case_id: int, signed, now) -> dict[str, Any
             if alert.id in stuck_by_id
         ],
         "timeline": case_timeline(history, runs, notes, pathway),
-        "events": recordable_events(pathway, signed.user.role),
+        "events": events,
         "navigator": navigator,
         "navigators": session.exec(
             select(User).where(User.role == Role.navigator, col(User.disabled_at).is_(None)).order_by(User.username)
         ).all(),
-        "can_record": may_record_any(signed.user.role) and case.status != "closed",
+        "can_record": may_record_any(signed.user.role) and bool(events),
         "can_assign": signed.user.role in ASSIGN,
         "can_ack": signed.user.role in MANAGE_ALERTS,
         "now": now,
