@@ -19,8 +19,14 @@ WAIT = 10_000  # ms for every expect
 
 
 def console_errors(page: Page) -> list[str]:
+    """Errors the page logs or throws. The browser's own favicon probe (the app serves none) is not the page's."""
     errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+
+    def logged(message) -> None:
+        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
+            errors.append(f"{message.text} ({message.location.get('url')})")
+
+    page.on("console", logged)
     page.on("pageerror", lambda error: errors.append(str(error)))
     return errors
 
@@ -29,8 +35,8 @@ def test_the_recall_list_filters_by_overdue_and_by_days(page: Page, demo: Demo, 
     # Given a case closed over a year ago whose screening is now overdue (and swept), besides the demo's
     # benign case closed 45 days ago, whose screening is due in about ten months
     now = datetime.now(UTC)
-    with Session(engine) as session:
-        overdue, _ = closed_case(session, now - timedelta(days=375), mrn="BROWSER-SCREEN-1")
+    with Session(engine, expire_on_commit=False) as session:
+        overdue, _ = closed_case(session, now - timedelta(days=405), mrn="BROWSER-SCREEN-1")
         sweep_overdue(session, now)
         session.commit()
     benign = demo.case_ids["benign_closed"]

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from tests.factories import BENIGN_MAG, seed_opening
 from tracking.alerts.models import Alert
 from tracking.alerts.sweep import sweep_overdue
-from tracking.cases.errors import GuardRefused, InvalidInput
+from tracking.cases.errors import InvalidInput
 from tracking.cases.models import Case, Step
 from tracking.cases.opening import open_case
 from tracking.cases.recording import record_event
@@ -38,17 +38,9 @@ def closed_case(session: Session, now: datetime, mrn: str = "SCREEN-1") -> tuple
     return case_id, step
 
 
-def complete_screening(session: Session, case_id: int, step: Step, at: datetime) -> str:
-    """Record the screening as done. The engine refuses events on a closed case until it accepts
-    screening_done there; until then the step row is completed directly. Returns which way it went."""
-    try:
-        record_event(session, case_id, "screening_done", {"birads": "1"}, actor="nav", now=at)
-        return "engine"
-    except GuardRefused:
-        session.execute(
-            text("UPDATE steps SET status = 'completed', completed_at = :at WHERE id = :id"), {"id": step.id, "at": at}
-        )
-        return "row"
+def complete_screening(session: Session, case_id: int, at: datetime) -> None:
+    """Record the screening exam on the closed case, as a navigator does (the pathway allows it there)."""
+    record_event(session, case_id, "screening_done", {"birads": "1"}, actor="nav", now=at)
 
 
 def screening_alerts(session: Session, step_id: int) -> list[tuple[int, str]]:
@@ -77,18 +69,24 @@ def test_overdue_handed_off_screening_is_alerted_escalated_and_resolved_when_don
         ("alert_escalated", "lead@center.test", "annual_screening"),
     ]
     assert session.execute(text("SELECT count(*) FROM alerts WHERE kind = 'case_stalled'")).scalar() == 0
-    complete_screening(session, case_id, step, due + timedelta(days=41))
+    complete_screening(session, case_id, due + timedelta(days=41))
     report = sweep_overdue(session, due + timedelta(days=41))
     assert report.resolved == 1
     assert screening_alerts(session, step.id) == [(3, "resolved")]
 
 
-def test_cancelled_handed_off_screening_resolves_its_alert(session, now):
-    _, step = closed_case(session, now)
-    sweep_overdue(session, step.due_at + timedelta(days=3))
-    session.execute(text("UPDATE steps SET status = 'cancelled' WHERE id = :id"), {"id": step.id})
+def test_screening_done_elsewhere_resolves_its_alert_and_ends_the_recall(session, now):
+    case_id, step = closed_case(session, now)
+    moment = step.due_at + timedelta(days=3)
+    sweep_overdue(session, moment)
+    assert [row.case_id for row in screening_recall(session, moment, actor="nav:kim")[0]] == [case_id]
+    record_event(session, case_id, "screening_done_elsewhere", {"reason": "Screened at Northside in March"},
+                 actor="nav", now=moment)  # fmt: skip
+    session.expire_all()
+    assert session.get(Step, step.id).status == "cancelled"
     assert sweep_overdue(session, step.due_at + timedelta(days=4)).resolved == 1
     assert screening_alerts(session, step.id) == [(1, "resolved")]
+    assert screening_recall(session, moment, actor="nav:kim")[0] == []
 
 
 def test_handed_off_screening_of_a_case_that_is_not_closed_is_not_swept_as_screening(session, now):
@@ -102,12 +100,13 @@ def test_handed_off_screening_of_a_case_that_is_not_closed_is_not_swept_as_scree
 def test_the_30_day_reminder_fires_for_a_closed_cases_screening(session, now, configure, webhook):
     configure(WORKUP_PATIENT_MESSAGING_WEBHOOK_URL=webhook.url)
     case_id, step = closed_case(session, now)
+    assert step.target_at is not None and step.target_at < step.due_at  # the screening's window ends at due_at
     sent_on = []
-    start = step.due_at - timedelta(days=40)
-    for day in range(0, 40):
+    start = step.target_at - timedelta(days=40)
+    for day in range(0, 80):
         if remind_upcoming_visits(session, start + timedelta(days=day)):
             sent_on.append(day)
-    assert sent_on == [10]  # 30 days before the target (the due date: annual screening has no window)
+    assert sent_on == [10]  # 30 days before the target, once
     [reminder] = session.exec(select(Notification).where(Notification.kind == "followup_reminder")).all()
     assert (reminder.case_id, reminder.step_id, reminder.payload["step"], reminder.payload["days_before"]) == (
         case_id,
@@ -133,7 +132,8 @@ def test_recall_list_filters_audits_and_ends_when_screening_is_done(session, now
     assert rows[0].patient_name == "Testcase, Maren" and rows[0].mrn == "SCREEN-A"
     data = rows[0].as_dict()
     assert "mrn" not in data and "patient" not in data
-    assert data["target_at"] == data["due_at"] == first_step.due_at.isoformat() and data["overdue"] is True
+    assert (data["target_at"], data["due_at"]) == (first_step.target_at.isoformat(), first_step.due_at.isoformat())
+    assert data["overdue"] is True
 
     overdue, _ = screening_recall(session, moment, actor="nav:kim", filters=RecallFilters(overdue_only=True))
     assert [row.case_id for row in overdue] == [first]
@@ -145,12 +145,22 @@ def test_recall_list_filters_audits_and_ends_when_screening_is_done(session, now
     assert ([row.case_id for row in page], total) == ([second], 2)
     assert overdue_count(session, moment) == 1
 
-    audit = session.execute(
-        text("SELECT detail FROM audit_log WHERE action = 'screening.listed' AND actor = 'nav:kim' ORDER BY id")
-    ).scalars().all()
-    assert [entry["case_ids"] for entry in audit] == [sorted([first, second]), [first], [first], sorted([first, second]), [second]]
+    audit = (
+        session.execute(
+            text("SELECT detail FROM audit_log WHERE action = 'screening.listed' AND actor = 'nav:kim' ORDER BY id")
+        )
+        .scalars()
+        .all()
+    )
+    assert [entry["case_ids"] for entry in audit] == [
+        sorted([first, second]),
+        [first],
+        [first],
+        sorted([first, second]),
+        [second],
+    ]
 
-    complete_screening(session, first, first_step, moment)
+    complete_screening(session, first, moment)
     rows, total = screening_recall(session, moment, actor="nav:kim")
     assert ([row.case_id for row in rows], total) == ([second], 1)
 

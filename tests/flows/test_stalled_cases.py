@@ -75,9 +75,7 @@ def test_a_case_with_nothing_next_gets_exactly_one_alert_until_it_has_a_step_aga
 
     # Given an open step again (here: the magnification views booked again), the alert resolves
     session.execute(
-        text(
-            "UPDATE steps SET status = 'pending', due_at = :due WHERE case_id = :id AND kind = 'magnification_views'"
-        ),
+        text("UPDATE steps SET status = 'pending', due_at = :due WHERE case_id = :id AND kind = 'magnification_views'"),
         {"id": case_id, "due": moment + timedelta(days=60)},
     )
     resolved = sweep_overdue(session, moment + timedelta(days=31))
@@ -91,7 +89,9 @@ def test_the_alert_and_its_notice_say_what_is_wrong_with_ids_only(session, now, 
     case_id = stalled_case(session, now, status="lost_to_follow_up")
     sweep_overdue(session, now + timedelta(hours=1))
     [row] = [row for row in list_alerts(session, unresolved_only=True) if row.alert.kind == "case_stalled"]
-    expected = f"Case {case_id} is lost to follow-up with no next step dated and nothing alerting: decide what happens next"
+    expected = (
+        f"Case {case_id} is lost to follow-up with no next step dated and nothing alerting: decide what happens next"
+    )
     assert row.headline == expected
     assert row.as_dict()["step"] is None and row.as_dict()["case_id"] == case_id
     notices = session.exec(select(Notification).where(Notification.kind == "case_stalled_alert")).all()
@@ -133,7 +133,9 @@ def test_an_acknowledged_alert_is_not_raised_again(session, now):
     case_id = stalled_case(session, now)
     sweep_overdue(session, now + timedelta(hours=1))
     [alert] = stalled_alerts(session, case_id)
-    acknowledge_alert(session, alert.id, actor="nav:kim", reason="Asked the radiologist to decide", now=now + timedelta(hours=2))
+    acknowledge_alert(
+        session, alert.id, actor="nav:kim", reason="Asked the radiologist to decide", now=now + timedelta(hours=2)
+    )
     for day in (1, 10, 40):
         assert sweep_overdue(session, now + timedelta(days=day)).cases_stalled == 0
     [alert] = stalled_alerts(session, case_id)
@@ -144,7 +146,9 @@ def test_another_alert_on_the_case_is_enough_until_its_cause_is_gone(session, no
     """A failed run request alerts the case already; once it has run, the stall is raised in the same sweep."""
     case_id = stalled_case(session, now)
     session.execute(
-        text("UPDATE case_runs SET status = 'failed', attempts = 5, failures = 5, finished_at = :at WHERE case_id = :id"),
+        text(
+            "UPDATE case_runs SET status = 'failed', attempts = 5, failures = 5, finished_at = :at WHERE case_id = :id"
+        ),
         {"id": case_id, "at": now},
     )
     report = sweep_overdue(session, now + timedelta(hours=1))
@@ -181,7 +185,9 @@ def test_concurrent_sweeps_raise_one_stalled_alert_per_case(committed, now, conf
     assert errors == []
     with committed.connect() as connection:
         per_case = connection.execute(
-            text("SELECT case_id, count(*) FROM alerts WHERE kind = 'case_stalled' AND status <> 'resolved' GROUP BY case_id")
+            text(
+                "SELECT case_id, count(*) FROM alerts WHERE kind = 'case_stalled' AND status <> 'resolved' GROUP BY case_id"
+            )
         ).all()
         notices = connection.execute(
             text("SELECT alert_id, count(*) FROM notifications WHERE kind = 'case_stalled_alert' GROUP BY alert_id")

@@ -32,9 +32,9 @@ def workup(database_url, committed):
 def recall(committed) -> dict:
     """Two closed cases: one's screening 10 days overdue (and swept), the other's due in 50 days."""
     now = datetime.now(UTC).replace(microsecond=0)
-    with Session(committed) as session:
-        overdue, overdue_step = closed_case(session, now - timedelta(days=380), mrn="CLI-SCREEN-1")
-        soon, soon_step = closed_case(session, now - timedelta(days=320), mrn="CLI-SCREEN-2")
+    with Session(committed, expire_on_commit=False) as session:
+        overdue, overdue_step = closed_case(session, now - timedelta(days=410), mrn="CLI-SCREEN-1")
+        soon, soon_step = closed_case(session, now - timedelta(days=350), mrn="CLI-SCREEN-2")
         session.commit()
     moment = overdue_step.due_at + timedelta(days=10)
     with Session(committed) as session:
