@@ -10,9 +10,7 @@ from fastapi import APIRouter, Query, Request
 
 from tracking.cases.errors import InvalidInput
 from tracking.cases.queries import COUNT_CAP
-from tracking.pathway.definition import find_pathway
 from tracking.screening.queries import MAX_DUE_WITHIN_DAYS, RecallFilters, screening_recall
-from tracking.settings import get_settings
 from tracking.web.deps import NowDep, Reader, SessionDep
 from tracking.web.presenters import lateness, side, step_title
 from tracking.web.templating import page
@@ -57,7 +55,7 @@ def screening_page(
     except InvalidInput as invalid:
         rows, total, error = [], 0, str(invalid)
     session.commit()  # the audit row of this view
-    pathway = find_pathway(get_settings().default_pathway)
+    pathway = None  # the rows mix pathways: titles come from every pathway file
     pages = max(1, ceil(total / PAGE_SIZE))
     context = {
         "rows": [
