@@ -132,7 +132,11 @@ def test_recall_list_filters_audits_and_ends_when_screening_is_done(session, now
     assert rows[0].patient_name == "Testcase, Maren" and rows[0].mrn == "SCREEN-A"
     data = rows[0].as_dict()
     assert "mrn" not in data and "patient" not in data
-    assert (data["target_at"], data["due_at"]) == (first_step.target_at.isoformat(), first_step.due_at.isoformat())
+    assert (data["target_at"], data["due_at"], data["window_closes_at"]) == (
+        first_step.target_at.isoformat(),
+        first_step.due_at.isoformat(),
+        first_step.due_at.isoformat(),
+    )
     assert data["overdue"] is True
 
     overdue, _ = screening_recall(session, moment, actor="nav:kim", filters=RecallFilters(overdue_only=True))

@@ -15,8 +15,8 @@ from tests.flows.test_screening_after_closure import closed_case
 from tests.integration.test_cli import WORKUP, one_clear_line
 from tracking.alerts.sweep import sweep_overdue
 
-KEYS = {"case_id", "step_id", "step", "laterality", "target_at", "due_at", "overdue", "days_overdue", "alert_level",
-        "case_closed_at", "navigator"}  # fmt: skip
+KEYS = {"case_id", "step_id", "step", "laterality", "due_at", "target_at", "window_opens_at", "window_closes_at",
+        "overdue", "days_overdue", "alert_level", "case_closed_at", "navigator"}  # fmt: skip
 
 
 @pytest.fixture
@@ -56,6 +56,7 @@ def test_json_lists_ids_only_earliest_due_first_and_is_audited(workup, recall, c
         "annual_screening",
     )
     assert (rows[1]["overdue"], rows[1]["days_overdue"], rows[1]["alert_level"]) == (False, 0, None)
+    assert rows[0]["window_closes_at"] == rows[0]["due_at"] and rows[0]["target_at"] < rows[0]["due_at"]
     assert "CLI-SCREEN" not in shown.stdout and "Maren" not in shown.stdout  # the page names patients, not the CLI
     with committed.connect() as connection:
         audit = connection.execute(
@@ -77,6 +78,7 @@ def test_filters_and_the_table(workup, recall):
     grid = workup("screening", "--now", moment)
     assert grid.returncode == 0, grid.stderr
     assert "Screening recall list" in grid.stdout and "OVERDUE 10 days" in grid.stdout and "level 2" in grid.stdout
+    assert "(window " in grid.stdout  # the shared window wording (tracking/cases/windows.py)
     assert "CLI-SCREEN" not in grid.stdout
 
 

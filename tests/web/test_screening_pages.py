@@ -46,6 +46,7 @@ def test_the_page_names_the_patients_filters_and_audits(committed, browser_for, 
     assert "WEB-SCREEN-1" in everything.text and "WEB-SCREEN-2" in everything.text  # MRNs, on the page only
     assert everything.text.index("WEB-SCREEN-1") < everything.text.index("WEB-SCREEN-2")  # earliest due first
     assert "OVERDUE" in everything.text and "level 1" in everything.text
+    assert "(window " in everything.text  # target and window in the shared wording (tracking/cases/windows.py)
     assert f'href="/cases/{recall["overdue"]}"' in everything.text
 
     overdue = navigator.get("/screening?due=overdue&days=30")

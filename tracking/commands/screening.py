@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from tracking.cases.windows import due_text
 from tracking.commands.common import ALLOW_FUTURE_HELP, actor, console, now_or, print_json, table, words
 from tracking.commands.steps_view import when_text
 from tracking.db import session_scope
@@ -35,10 +36,10 @@ def screening(
         console.print("Screening recall list: nothing to show.")
         return
     grid = table(f"Screening recall list ({moment:%Y-%m-%d %H:%M} UTC)",
-                 ["Case", "Step", "What", "Side", "Target", "Due", "Status", "Alert"])  # fmt: skip
+                 ["Case", "Step", "What", "Side", "Due", "Status", "Alert"])  # fmt: skip
     for row in rows:
         grid.add_row(
-            str(row.case_id), str(row.step_id), words(row.kind), row.laterality or "", f"{row.target_at:%Y-%m-%d}",
-            f"{row.due_at:%Y-%m-%d}", when_text(row), f"level {row.alert_level}" if row.alert_level else "",
+            str(row.case_id), str(row.step_id), words(row.kind), row.laterality or "", due_text(row), when_text(row),
+            f"level {row.alert_level}" if row.alert_level else "",
         )  # fmt: skip
     console.print(grid)

@@ -24,6 +24,7 @@ from tracking.audit import audit
 from tracking.cases.errors import InvalidInput
 from tracking.cases.models import Case, Patient, Step
 from tracking.cases.queries import COUNT_CAP, shown_case_ids
+from tracking.cases.windows import window_fields
 from tracking.pathway.vocabulary import AlertStatus, CaseStatus, StepStatus
 from tracking.users.models import User
 
@@ -60,8 +61,8 @@ class ScreeningDue:
     step_id: int
     kind: str
     laterality: str | None
-    target_at: datetime  # the step's target date; its due time when it has no window
-    due_at: datetime
+    due_at: datetime  # overdue after this: the end of the screening's window
+    target_at: datetime | None  # the target date inside the window (tracking/cases/windows.py)
     case_closed_at: datetime | None
     mrn: str
     patient_name: str
@@ -83,8 +84,8 @@ class ScreeningDue:
             "step_id": self.step_id,
             "step": self.kind,
             "laterality": self.laterality,
-            "target_at": self.target_at.isoformat(),
             "due_at": self.due_at.isoformat(),
+            **window_fields(self),
             "overdue": self.is_overdue,
             "days_overdue": self.days_overdue,
             "alert_level": self.alert_level,
@@ -140,8 +141,8 @@ def screening_recall(
             step_id=step.id,
             kind=step.kind,
             laterality=step.laterality,
-            target_at=step.target_at or step.due_at,
             due_at=step.due_at,
+            target_at=step.target_at,
             case_closed_at=closed_at,
             mrn=mrn,
             patient_name=f"{family}, {given}",

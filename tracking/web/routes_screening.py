@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 
 from tracking.cases.errors import InvalidInput
 from tracking.cases.queries import COUNT_CAP
+from tracking.cases.windows import due_text
 from tracking.screening.queries import MAX_DUE_WITHIN_DAYS, RecallFilters, screening_recall
 from tracking.web.deps import NowDep, Reader, SessionDep
 from tracking.web.presenters import lateness, side, step_title
@@ -60,7 +61,7 @@ def screening_page(
     context = {
         "rows": [
             {"row": row, "late": lateness(row.due_at, now), "title": step_title(pathway, row.kind),
-             "side": side(row.laterality)}
+             "side": side(row.laterality), "due": due_text(row)}
             for row in rows
         ],
         "total": total,
