@@ -14,6 +14,7 @@ from tracking.commands.demo import demo
 from tracking.commands.deploy import deploy
 from tracking.commands.operations import alert_app, alerts, reminders, scheduler, serve, sweep
 from tracking.commands.overdue import overdue, show_worklist
+from tracking.commands.screening import screening
 from tracking.logs import install as install_log_scrubber
 from tracking.pathway.definition import PathwayInvalid
 from tracking.pathway.source import PathwayFileError
@@ -35,6 +36,7 @@ app.add_typer(users.app, name="user")
 app.add_typer(runs.app, name="runs")
 app.command("overdue")(overdue)
 app.command("worklist")(show_worklist)
+app.command("screening")(screening)
 app.command("demo")(demo)
 app.command("deploy")(deploy)
 app.command("sweep")(sweep)

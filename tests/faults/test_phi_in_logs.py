@@ -148,6 +148,9 @@ def test_no_patient_data_in_any_log(marked_database, tmp_path):
     for command in (["case", "show", str(case_id), "--json"], ["overdue", "--csv"], ["worklist"], ["outbox"]):
         shown = run([WORKUP, *command], env)
         leaks += marker.leaks(f"workup {' '.join(command)} (stderr)", shown.stderr)
+    for command in (["screening"], ["screening", "--json"], ["alerts", "--json"]):  # ids only, out and err
+        shown = run([WORKUP, *command], env)
+        leaks += marker.leaks(f"workup {' '.join(command)}", shown.stderr + shown.stdout)
 
     # --- workup serve: the web app, the embedded scheduler and its Prefect server child -----------
     [token] = navigator_tokens(engine, "phi-nav")
@@ -186,6 +189,9 @@ def test_no_patient_data_in_any_log(marked_database, tmp_path):
         assert refused.status_code >= 400
         assert api.get("/api/cases/99999999").status_code == 404
         assert api.get("/api/overdue").status_code == 200
+        recall = api.get("/api/screening")
+        assert recall.status_code == 200
+        leaks += marker.leaks("GET /api/screening (answer)", recall.text)
 
         # the scheduler's flows ran for the marked case: its prior-film request was tried (and failed)
         def delivery_tried() -> bool:

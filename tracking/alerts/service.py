@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from tracking.alerts.models import Alert
-from tracking.alerts.stuck_work import unresolved_stuck_work
+from tracking.alerts.stuck_work import CASE_ALERTS, unresolved_stuck_work
 from tracking.audit import audit
 from tracking.cases.errors import InvalidInput, NotFound
 from tracking.cases.models import Step
@@ -18,7 +18,7 @@ from tracking.pathway.vocabulary import AlertStatus
 @dataclass(frozen=True)
 class AlertRow:
     alert: Alert
-    step_kind: str | None  # None for alerts about outside work (delivery_failed, run_stalled)
+    step_kind: str | None  # None for alerts about a case (delivery_failed, run_stalled, case_stalled)
     due_at: datetime | None
     headline: str
 
@@ -57,7 +57,7 @@ def list_alerts(
     query = query.order_by(col(Alert.level).desc(), Alert.raised_at, Alert.id).limit(limit)
     found = session.exec(query).all()
     other = [alert.id for alert, kind, _ in found if kind is None]
-    stuck = unresolved_stuck_work(session, alert_ids=other) if other else []
+    stuck = unresolved_stuck_work(session, kinds=CASE_ALERTS, alert_ids=other, limit=len(other)) if other else []
     headlines = {item.alert_id: item.headline for item in stuck}
     return [
         AlertRow(alert, kind, due_at, f"{words(kind)} overdue" if kind else headlines.get(alert.id, alert.kind))

@@ -1,5 +1,7 @@
 """Alerts for outside work that is stuck: a dead-lettered notification (its receiver never got it)
 and a case whose run request has failed or waited longer than WORKUP_RUN_STALLED_AFTER_MINUTES.
+Also what every alert about a case rather than a step says (`headline`), these two and
+`case_stalled` (tracking/alerts/stalled_cases.py), and where they are read from.
 
 Set-based, one statement, run by the sweep in its transaction. Each alert resolves by itself when
 its cause is gone (the notification is retried and delivered, not merely queued again; the case's
@@ -21,7 +23,12 @@ from tracking.notify import recipients
 from tracking.notify.outbox import insert_from
 from tracking.settings import Settings, get_settings
 
-STUCK_WORK_NOTICES = ("delivery_failed_alert", "run_stalled_alert")
+OUTSIDE_WORK_ALERTS = ("delivery_failed", "run_stalled")  # the "outside work that never happened" panel
+CASE_ALERTS = (*OUTSIDE_WORK_ALERTS, "case_stalled")  # alerts about a case, not a step: their headline is here
+
+# The notice sent when each of these alerts is raised: "<alert kind>_alert". A notice about one of
+# them that is dead-lettered never raises another alert (see :quiet_kinds below).
+CASE_ALERT_NOTICES = tuple(f"{kind}_alert" for kind in CASE_ALERTS)
 
 STUCK = text(
     f"""
@@ -105,29 +112,39 @@ def sweep_stuck_work(session: Session, now: datetime, *, settings: Settings | No
     params = {
         "now": now,
         "people": recipients.as_json(recipients.navigators(settings)),
-        "quiet_kinds": list(STUCK_WORK_NOTICES),
+        "quiet_kinds": list(CASE_ALERT_NOTICES),
         "stalled_after": settings.run_stalled_after_minutes,
     }
     return StuckWorkReport(*session.execute(STUCK, params).one())
 
 
+CASE_STANDING = {"open": "is open", "lost_to_follow_up": "is lost to follow-up"}
+
+
 def headline(alert_kind: str, *, undelivered: str | None = None, facility: str | None = None,
-             run_status: str | None = None, waiting_since: str | None = None) -> str:  # fmt: skip
-    """What a stuck-work alert says, in words: the same sentence on pages, in the CLI and in emails."""
+             run_status: str | None = None, waiting_since: str | None = None, case_id: int | None = None,
+             case_status: str | None = None) -> str:  # fmt: skip
+    """What an alert about a case says, in words: the same sentence on pages, in the CLI and in emails."""
     if alert_kind == "delivery_failed":
         what = (undelivered or "message").replace("_", " ")
         return f"{facility or 'The receiver'} never received the {what}"
+    if alert_kind == "case_stalled":
+        standing = CASE_STANDING.get(case_status or "")
+        if standing is None:  # closed since: the alert has resolved
+            return f"Case {case_id} had no next step dated and nothing alerting"
+        return f"Case {case_id} {standing} with no next step dated and nothing alerting: decide what happens next"
     if run_status == "failed":
         return "Outside work for this case failed to run (see `workup runs --failed`)"
     return f"Outside work for this case has waited to run since {waiting_since or 'a while'}"
 
 
-def notice_headline(kind: str, payload: dict[str, Any]) -> str:
-    """The headline of a delivery_failed_alert or run_stalled_alert notification, from its payload."""
+def notice_headline(kind: str, payload: dict[str, Any], case_id: int | None = None) -> str:
+    """The headline of a notice about a case alert (one of CASE_ALERT_NOTICES), from its payload."""
     return headline(
-        "delivery_failed" if kind == "delivery_failed_alert" else "run_stalled",
+        kind.removesuffix("_alert"),
         undelivered=payload.get("undelivered"), facility=payload.get("facility"),
         run_status=payload.get("run_status"), waiting_since=payload.get("waiting_since"),
+        case_id=case_id, case_status=payload.get("case_status"),
     )  # fmt: skip
 
 
@@ -144,21 +161,27 @@ class StuckAlert:
 
 
 def unresolved_stuck_work(
-    session: Session, *, case_ids: list[int] | None = None, alert_ids: list[int] | None = None, limit: int = 100
+    session: Session,
+    *,
+    kinds: tuple[str, ...] = OUTSIDE_WORK_ALERTS,
+    case_ids: list[int] | None = None,
+    alert_ids: list[int] | None = None,
+    limit: int = 100,
 ) -> list[StuckAlert]:
-    """Unresolved delivery_failed and run_stalled alerts (any status when `alert_ids` names them),
-    oldest first, with their headlines."""
+    """Unresolved alerts about a case (`kinds`, of CASE_ALERTS; any status when `alert_ids` names
+    them), oldest first, with their headlines."""
     from tracking.alerts.models import Alert
-    from tracking.cases.models import OutsideFacility
+    from tracking.cases.models import Case, OutsideFacility
     from tracking.notify.models import Notification
     from tracking.runs.models import CaseRun
 
     query = (
-        select(Alert, Notification.kind, OutsideFacility.name, CaseRun.status, CaseRun.requested_at)
+        select(Alert, Case.status, Notification.kind, OutsideFacility.name, CaseRun.status, CaseRun.requested_at)
+        .join(Case, Case.id == Alert.case_id)
         .join(Notification, Notification.id == Alert.notification_id, isouter=True)
         .join(OutsideFacility, OutsideFacility.id == Notification.facility_id, isouter=True)
         .join(CaseRun, CaseRun.id == Alert.case_run_id, isouter=True)
-        .where(col(Alert.kind).in_(("delivery_failed", "run_stalled")))
+        .where(col(Alert.kind).in_(kinds))
         .order_by(Alert.raised_at, Alert.id)
         .limit(limit)
     )
@@ -181,9 +204,11 @@ def unresolved_stuck_work(
                 facility=facility,
                 run_status=run_status,
                 waiting_since=f"{requested_at:%Y-%m-%d %H:%M} UTC" if requested_at else None,
+                case_id=alert.case_id,
+                case_status=case_status,
             ),
             alert.notification_id,
             alert.case_run_id,
         )  # fmt: skip
-        for alert, undelivered, facility, run_status, requested_at in session.exec(query)
+        for alert, case_status, undelivered, facility, run_status, requested_at in session.exec(query)
     ]

@@ -1,5 +1,9 @@
 """sweep_overdue_steps, set-based: one SQL statement over all open steps, never one run per case.
 
+Open steps are the pending and scheduled steps of open and lost cases, and the handed-off routine
+screening of closed cases: screening stays tracked after the diagnostic case closes, so a
+handed-off step past its due time is overdue like any other until it is completed or cancelled.
+
 Idempotent: the same `now` twice changes nothing. Concurrent sweeps are safe because the partial
 unique index allows one unresolved alert per step (inserts use ON CONFLICT DO NOTHING), and an
 escalation re-checks the alert's level under its row lock, so each level is notified once.
@@ -14,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlmodel import Session
 
+from tracking.alerts.stalled_cases import sweep_stalled_cases
 from tracking.alerts.stuck_work import sweep_stuck_work
 from tracking.notify import recipients
 from tracking.notify.outbox import insert_from
@@ -30,6 +35,7 @@ class SweepReport:
     notifications: int = 0
     delivery_failed: int = 0  # new alerts: a notification was dead-lettered
     runs_stalled: int = 0  # new alerts: a case's run request failed or waited too long
+    cases_stalled: int = 0  # new alerts: an open or lost case with nothing next and nothing alerting
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -54,24 +60,29 @@ LEVEL = """
          ELSE 1 END"""
 
 
-# One statement, one snapshot. `open_due` is every overdue open step of an active case (read
-# through the partial index on steps.due_at); `current` is every unresolved alert. An alert whose
-# step is not in `open_due` is resolved (due times never move, so an open step that once was
-# overdue still is); a step in `open_due` without an alert gets one; an alert whose step is
-# later than its level allows is escalated unless snoozed, and a snooze that has ended re-opens it.
+# One statement, one snapshot. `open_due` is every overdue open step of an active case and every
+# overdue handed-off step of a closed case (each read through its own partial index on
+# steps.due_at); `current` is every unresolved alert. An alert whose step is not in `open_due` is
+# resolved (due times never move, so an open step that once was overdue still is; a handed-off
+# step leaves once completed or cancelled); a step in `open_due` without an alert gets one; an
+# alert whose step is later than its level allows is escalated unless snoozed, and a snooze that
+# has ended re-opens it.
 SWEEP = text(
     f"""
     WITH {RULES}, {RECIPIENTS},
     overdue_steps AS MATERIALIZED (
-        SELECT id, case_id, kind, due_at FROM steps
+        SELECT id, case_id, kind, due_at, false AS handed_off FROM steps
         WHERE status IN ('pending', 'scheduled') AND due_at < CAST(:now AS timestamptz)
+        UNION ALL
+        SELECT id, case_id, kind, due_at, true FROM steps
+        WHERE status = 'handed_off' AND due_at < CAST(:now AS timestamptz)
     ),
     open_due AS MATERIALIZED (
         SELECT s.id AS step_id, s.case_id, s.kind AS step_kind, s.due_at, {LEVEL} AS level
         FROM overdue_steps s
         JOIN cases c ON c.id = s.case_id
         JOIN rules r ON r.pathway_name = c.pathway_name AND r.pathway_version = c.pathway_version
-        WHERE c.status IN ('open', 'lost_to_follow_up')
+        WHERE CASE WHEN s.handed_off THEN c.status = 'closed' ELSE c.status IN ('open', 'lost_to_follow_up') END
     ),
     current AS MATERIALIZED (
         SELECT id, step_id, level, status, snoozed_until FROM alerts
@@ -156,20 +167,33 @@ def sweep_overdue(
 ) -> SweepReport:
     """Resolve, re-open after snooze, raise and escalate alerts as of `now`, in the caller's transaction.
 
-    Also raises and resolves the alerts about stuck outside work (tracking/alerts/stuck_work.py).
+    Then raises and resolves the alerts about stuck outside work (tracking/alerts/stuck_work.py),
+    and last the alerts on cases with nothing next (tracking/alerts/stalled_cases.py), which count
+    what the first two statements left unresolved.
     """
     settings = settings or get_settings()
+    pathways = pathways if pathways is not None else all_pathways()
     params = {
         "now": now,
-        "rules": escalation_rules(pathways if pathways is not None else all_pathways()),
+        "rules": escalation_rules(pathways),
         "recipients": alert_recipients(settings),
     }
     # Room to hash the overdue set and the unresolved alerts in memory instead of sorting them on disk
-    # (ADR 6); SET LOCAL ends with the caller's transaction.
+    # (ADR 6); and no JIT: at 100k cases the planner's estimates for these statements can pass
+    # jit_above_cost, and compiling took about 2 s, ten times the work itself. SET LOCAL ends with
+    # the caller's transaction.
     session.execute(text(f"SET LOCAL work_mem = '{SWEEP_WORK_MEM}'"))
+    session.execute(text("SET LOCAL jit = off"))
     resolved, reopened, raised, escalated, notifications = session.execute(SWEEP, params).one()
     stuck = sweep_stuck_work(session, now, settings=settings)
+    stalled = sweep_stalled_cases(session, now, pathways=pathways, settings=settings)
     return SweepReport(
-        resolved + stuck.resolved, reopened, raised, escalated, notifications + stuck.notifications,
-        stuck.delivery_failed, stuck.runs_stalled,
-    )  # fmt: skip
+        resolved=resolved + stuck.resolved + stalled.resolved,
+        reopened=reopened,
+        raised=raised,
+        escalated=escalated,
+        notifications=notifications + stuck.notifications + stalled.notifications,
+        delivery_failed=stuck.delivery_failed,
+        runs_stalled=stuck.runs_stalled,
+        cases_stalled=stalled.raised,
+    )

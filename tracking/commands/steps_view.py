@@ -5,6 +5,7 @@ from __future__ import annotations
 from tracking.cases.queries import StepDue
 from tracking.cases.windows import WINDOW_FIELDS, due_text
 from tracking.commands.common import console, print_csv, print_json, table, words
+from tracking.screening.queries import ScreeningDue
 
 STEP_COLUMNS = [
     "case_id",
@@ -22,7 +23,7 @@ STEP_COLUMNS = [
 ]
 
 
-def when_text(row: StepDue) -> str:
+def when_text(row: StepDue | ScreeningDue) -> str:
     if row.is_overdue:
         days = row.days_overdue
         late = "under a day" if days == 0 else f"{days} day{'s' if days != 1 else ''}"

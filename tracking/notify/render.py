@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from tracking.alerts.stuck_work import STUCK_WORK_NOTICES, notice_headline
+from tracking.alerts.stuck_work import CASE_ALERT_NOTICES, notice_headline
 from tracking.cases.models import Case, OutsideFacility, Patient, Step
 from tracking.notify.models import Notification
 from tracking.settings import get_settings
@@ -29,6 +29,7 @@ SUBJECTS = {
     "contact_letter": "Case {case_id}: letter to the patient about a missed {step}",
     "delivery_failed_alert": "Case {case_id}: {headline}",
     "run_stalled_alert": "Case {case_id}: {headline}",
+    "case_stalled_alert": "{headline}",  # the headline names the case
 }
 
 
@@ -48,8 +49,8 @@ def render(session: Session, notification: Notification) -> Message:
     facts: dict[str, Any] = {key: words(value) for key, value in payload.items()}
     facts["case_id"] = notification.case_id
     facts.setdefault("reference", f"BW-{notification.case_id}-{notification.facility_id or 0}")
-    if notification.kind in STUCK_WORK_NOTICES:
-        facts["headline"] = notice_headline(notification.kind, payload)
+    if notification.kind in CASE_ALERT_NOTICES:
+        facts["headline"] = notice_headline(notification.kind, payload, notification.case_id)
     if notification.step_id is not None and "step" not in payload:
         step = session.get(Step, notification.step_id)
         facts["step"] = words(step.kind) if step else "step"

@@ -49,6 +49,7 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/docs"): READ,
     ("GET", "/worklist"): READ,
     ("GET", "/worklist.csv"): EXPORT,
+    ("GET", "/screening"): READ,
     ("GET", "/cases/{case_id}"): READ,
     ("GET", "/cases/{case_id}/event-form"): READ,
     ("POST", "/cases/{case_id}/events"): RECORD_EVENTS,
@@ -62,6 +63,7 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/cases/{case_id}"): READ,
     ("POST", "/api/cases/{case_id}/events"): RECORD_EVENTS,
     ("GET", "/api/overdue"): READ,
+    ("GET", "/api/screening"): READ,
     ("GET", "/api/alerts"): READ,
     ("POST", "/api/alerts/{alert_id}/ack"): MANAGE_ALERTS,
 }

@@ -25,6 +25,7 @@ from tracking.cases.state import jsonable
 from tracking.cases.windows import step_json
 from tracking.pathway.definition import find_pathway
 from tracking.pathway.fields import INT4_MAX, shown
+from tracking.screening.queries import MAX_DUE_WITHIN_DAYS, RecallFilters, screening_recall
 from tracking.users.roles import MANAGE_ALERTS, OPEN_CASES, RECORD_EVENTS, may_record
 from tracking.web.deps import Forbidden, NowDep, Reader, SessionDep, require
 
@@ -164,6 +165,25 @@ def api_overdue(
     """Overdue steps of open cases, most overdue first (the same filters as `workup overdue`)."""
     rows = list_overdue(session, now, actor=signed.user.username, step_kind=step, older_than_days=older_than,
                         limit=limit)  # fmt: skip
+    return [row.as_dict() for row in rows]
+
+
+@router.get("/screening")
+def api_screening(
+    session: SessionDep,
+    now: NowDep,
+    signed: Reader,
+    overdue: bool = Query(False, description="Only screening past its due date"),
+    due_within: int | None = Query(
+        None, ge=0, le=MAX_DUE_WITHIN_DAYS, description="Only screening due within DAYS (overdue included)"
+    ),
+    limit: int = Query(500, ge=1, le=10_000),
+    offset: int = Query(0, ge=0, le=1_000_000),
+) -> list[dict[str, Any]]:
+    """The screening recall list: routine screening handed off when its case closed, earliest due first,
+    until it is done (the same filters as `workup screening`). Ids only; the page names the patients."""
+    rows, _ = screening_recall(session, now, actor=signed.user.username, offset=offset, limit=limit,
+                               filters=RecallFilters(overdue_only=overdue, due_within_days=due_within))  # fmt: skip
     return [row.as_dict() for row in rows]
 
 

@@ -20,14 +20,22 @@ log = logging.getLogger(__name__)
 
 def create_app() -> FastAPI:
     from tracking.logs import install as install_log_scrubber
-    from tracking.web import api, routes_audit, routes_auth, routes_case, routes_ops, routes_worklist
+    from tracking.web import (
+        api,
+        routes_audit,
+        routes_auth,
+        routes_case,
+        routes_ops,
+        routes_screening,
+        routes_worklist,
+    )
     from tracking.web.errors import install_error_handlers
     from tracking.web.headers import install_security_headers
 
     # The schema and its docs are served by our own routes below, behind sign-in, not by FastAPI's.
     app = FastAPI(title="breast-workup", version="0.1.0", openapi_url=None, docs_url=None, redoc_url=None)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
-    for module in (routes_auth, routes_worklist, routes_case, routes_ops, routes_audit, api):
+    for module in (routes_auth, routes_worklist, routes_screening, routes_case, routes_ops, routes_audit, api):
         app.include_router(module.router)
 
     _add_signed_in_docs(app)

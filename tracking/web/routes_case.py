@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
 from tracking.alerts.service import acknowledge_alert
-from tracking.alerts.stuck_work import unresolved_stuck_work
+from tracking.alerts.stuck_work import CASE_ALERTS, unresolved_stuck_work
 from tracking.audit import audit
 from tracking.cases.errors import IdempotencyKeyReused, InvalidInput, NotFound, VersionConflict, WorkupError
 from tracking.cases.models import Case
@@ -35,8 +35,11 @@ from tracking.web.timeline import case_timeline, words
 router = APIRouter(include_in_schema=False)
 
 
-def recordable_events(pathway: Pathway, role: str) -> list[EventRule]:
-    return [rule for rule in pathway.events.values() if may_record(role, rule.kind, pathway)]
+def recordable_events(pathway: Pathway, role: str, case_status: str | None = None) -> list[EventRule]:
+    """The events `role` may record; on a closed case only those its pathway allows there (screening)."""
+    closed = case_status == "closed"
+    return [rule for rule in pathway.events.values()
+            if may_record(role, rule.kind, pathway) and (rule.on_closed_case or not closed)]  # fmt: skip
 
 
 def field_widgets(pathway: Pathway, rule: EventRule) -> list[dict[str, Any]]:
@@ -123,6 +126,9 @@ def load_case_page(session: Session, case_id: int, signed, now) -> dict[str, Any
     pathway = find_pathway(case.pathway_name, case.pathway_version)
     runs = session.exec(select(CaseRun).where(CaseRun.case_id == case_id).order_by(CaseRun.id)).all()
     notes = session.exec(select(Notification).where(Notification.case_id == case_id).order_by(Notification.id)).all()
+    # Open steps, and routine screening handed off at closure (still tracked: tracking/screening/),
+    # show how late they are; `done` steps no longer carry an alert after the next sweep.
+    tracked = ("pending", "scheduled", "handed_off") if case.status == "closed" else ("pending", "scheduled")
     steps = [
         {
             "step": step,
@@ -130,15 +136,18 @@ def load_case_page(session: Session, case_id: int, signed, now) -> dict[str, Any
             "side": side(step.laterality),
             "window": step_window(step),
             "due": due_text(step),
-            "late": lateness(step.due_at, now) if step.status in ("pending", "scheduled") else None,
+            "late": lateness(step.due_at, now) if step.status in tracked else None,
             "screening": pathway.is_screening(step.kind),
+            "handed_off": step.status == "handed_off",
         }
         for step in history.steps
     ]
-    next_steps = [item for item in steps if item["late"] and not item["screening"]]
+    next_steps = [item for item in steps if item["late"] and not item["screening"] and not item["handed_off"]]
     steps_by_id = {item["step"].id: item for item in steps}
-    stuck_by_id = {item.alert_id: item for item in unresolved_stuck_work(session, case_ids=[case_id])}
+    case_alerts = unresolved_stuck_work(session, kinds=CASE_ALERTS, case_ids=[case_id])
+    stuck_by_id = {item.alert_id: item for item in case_alerts}
     navigator = session.get(User, case.navigator_id) if case.navigator_id else None
+    events = recordable_events(pathway, signed.user.role, case.status)
     return {
         "history": history,
         "case": case,
@@ -147,6 +156,7 @@ def load_case_page(session: Session, case_id: int, signed, now) -> dict[str, Any
         "pathway": pathway,
         "steps": steps,
         "next_steps": next_steps,
+        "recall": [item for item in steps if item["handed_off"] and item["late"]],
         "alerts": [
             {"alert": alert, "step": steps_by_id[alert.step_id], "title": steps_by_id[alert.step_id]["title"]}
             for alert in history.alerts
@@ -158,12 +168,12 @@ def load_case_page(session: Session, case_id: int, signed, now) -> dict[str, Any
             if alert.id in stuck_by_id
         ],
         "timeline": case_timeline(history, runs, notes, pathway),
-        "events": recordable_events(pathway, signed.user.role),
+        "events": events,
         "navigator": navigator,
         "navigators": session.exec(
             select(User).where(User.role == Role.navigator, col(User.disabled_at).is_(None)).order_by(User.username)
         ).all(),
-        "can_record": may_record_any(signed.user.role) and case.status != "closed",
+        "can_record": may_record_any(signed.user.role) and bool(events),
         "can_assign": signed.user.role in ASSIGN,
         "can_ack": signed.user.role in MANAGE_ALERTS,
         "now": now,

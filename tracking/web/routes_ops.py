@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlmodel import func, select
 
+from tracking.alerts.stuck_work import unresolved_stuck_work
 from tracking.audit import audit
 from tracking.cases.operations import (
     OVERDUE_BUCKETS,
@@ -29,6 +30,7 @@ from tracking.csv_safe import csv_text
 from tracking.notify.models import Notification
 from tracking.pathway.vocabulary import NotificationStatus
 from tracking.runs.service import stuck_case_runs
+from tracking.screening.queries import overdue_count
 from tracking.settings import get_settings
 from tracking.users.roles import EXPORT
 from tracking.web.charts import Bar, Marker, edges_buckets, histogram, position
@@ -37,6 +39,7 @@ from tracking.web.templating import page
 
 router = APIRouter(include_in_schema=False)
 
+STALLED_SHOWN = 100
 EXPORTS = ("overdue", "lost_to_follow_up", "priors_outstanding", "case_timeliness", "overdue_counts")
 IMAGING_TO_BIOPSY_EDGES = (7, 14, 21, 28)
 FINDING_TO_DIAGNOSIS_EDGES = (15, 30, 45, 60, 90)
@@ -98,8 +101,10 @@ def ops_page(request: Request, session: SessionDep, now: NowDep, signed: Reader)
     measures = timeliness(session, now)
     stuck_runs = stuck_case_runs(session, now, waited_minutes=get_settings().run_stalled_after_minutes)
     dead_letters = session.exec(select(func.count()).where(Notification.status == NotificationStatus.dead)).one()
+    stalled = unresolved_stuck_work(session, kinds=("case_stalled",), limit=STALLED_SHOWN)
     audit(session, actor=signed.user.username, action="ops.viewed", at=now, overdue=table.total, lost=len(lost),
-          priors=len(priors), case_ids=shown_case_ids([*lost, *priors, *(item.run for item in stuck_runs)]),
+          priors=len(priors), stalled=len(stalled),
+          case_ids=shown_case_ids([*lost, *priors, *(item.run for item in stuck_runs), *stalled]),
           )  # fmt: skip
     session.commit()
     return page(
@@ -118,6 +123,9 @@ def ops_page(request: Request, session: SessionDep, now: NowDep, signed: Reader)
         stuck_runs=stuck_runs,
         dead_letters=dead_letters,
         stalled_after=get_settings().run_stalled_after_minutes,
+        stalled=stalled,
+        stalled_shown=STALLED_SHOWN,
+        screening_overdue=overdue_count(session, now),
     )
 
 

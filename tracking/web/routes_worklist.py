@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlmodel import col, select
 
-from tracking.alerts.stuck_work import unresolved_stuck_work
+from tracking.alerts.stuck_work import OUTSIDE_WORK_ALERTS, unresolved_stuck_work
 from tracking.audit import audit
 from tracking.cases.errors import InvalidInput
 from tracking.cases.models import Case, OutsideFacility, Patient
@@ -72,9 +72,10 @@ def navigator_names(session) -> list[str]:
     return list(session.exec(query.order_by(User.username)))
 
 
-def stuck_work_rows(session, navigator: str | None) -> list[dict]:
-    """Outside work that never happened (dead letters, stalled runs), with the patient's name."""
-    stuck = unresolved_stuck_work(session, limit=STUCK_SHOWN)
+def stuck_work_rows(session, navigator: str | None, kinds: tuple[str, ...] = OUTSIDE_WORK_ALERTS) -> list[dict]:
+    """Unresolved alerts about a case, with the patient's name: outside work that never happened
+    (dead letters, stalled runs) by default, or cases with nothing next (`("case_stalled",)`)."""
+    stuck = unresolved_stuck_work(session, kinds=kinds, limit=STUCK_SHOWN)
     if not stuck:
         return []
     query = (
@@ -114,15 +115,18 @@ def worklist_page(
     except InvalidInput as invalid:
         rows, total, error = [], 0, str(invalid)
     stuck = stuck_work_rows(session, signed.user.username if mine else None)
-    if stuck:  # the panel names patients too: its cases are shown as well
-        audit(session, actor=signed.user.username, action="worklist.stuck_viewed", at=now, count=len(stuck),
-              case_ids=shown_case_ids(item["alert"] for item in stuck))  # fmt: skip
+    stalled = stuck_work_rows(session, signed.user.username if mine else None, kinds=("case_stalled",))
+    if stuck or stalled:  # the panels name patients too: their cases are shown as well
+        audit(session, actor=signed.user.username, action="worklist.stuck_viewed", at=now,
+              count=len(stuck) + len(stalled),
+              case_ids=shown_case_ids(item["alert"] for item in [*stuck, *stalled]))  # fmt: skip
     session.commit()  # the audit row of this view
     pathway = None  # the rows mix pathways: titles come from every pathway file
     pages = max(1, ceil(total / PAGE_SIZE))
     context = {
         "rows": [present(row, pathway, now) for row in rows],
         "stuck": stuck,
+        "stalled": stalled,
         "total": total,
         "count_cap": COUNT_CAP,
         "page": page_number,

@@ -1,0 +1,1 @@
+"""Routine screening after the diagnostic case: the recall list of handed-off screening steps."""
