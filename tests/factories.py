@@ -46,8 +46,9 @@ class MemoryCase:
         birads: str = "0",
         facility_ids: tuple[int, ...] = SEED_FACILITIES,
         finding_type: str = "calcifications",
+        palpable: bool = False,
     ) -> MemoryCase:
-        facts = OpeningFacts(finding_type, laterality, density, birads, facility_ids)
+        facts = OpeningFacts(finding_type, laterality, density, birads, facility_ids, palpable)
         decision = plan_opening(pathway, facts, now)
         assert isinstance(decision, Decision), decision
         state = CaseState(
@@ -57,6 +58,7 @@ class MemoryCase:
             birads=birads,
             status=CaseStatus.open,
             opened_at=now,
+            palpable=palpable,
         )
         case = cls(pathway, state)
         case.apply(decision, HistoryEntry("case_opened", now, {}), now)
