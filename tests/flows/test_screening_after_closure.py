@@ -104,7 +104,7 @@ def test_the_30_day_reminder_fires_for_a_closed_cases_screening(session, now, co
     sent_on = []
     start = step.target_at - timedelta(days=40)
     for day in range(0, 80):
-        if remind_upcoming_visits(session, start + timedelta(days=day)):
+        if remind_upcoming_visits(session, start + timedelta(days=day)).reminders:
             sent_on.append(day)
     assert sent_on == [10]  # 30 days before the target, once
     [reminder] = session.exec(select(Notification).where(Notification.kind == "followup_reminder")).all()
