@@ -79,7 +79,10 @@ def record_event(
             this_request = event_request_hash(pathway, case_id, kind, data, occurred_at)
             same_request_or_refuse(existing, idempotency_key, this_request, first_use=first_use)
             return _replay(session, existing)
-    case = session.exec(select(Case).where(Case.id == case_id).with_for_update()).first()
+    # populate_existing: a Case the caller loaded earlier in this session must be re-read under the lock,
+    # or a stale version would pass the expected-version check (a lost update).
+    locked = select(Case).where(Case.id == case_id).with_for_update().execution_options(populate_existing=True)
+    case = session.exec(locked).first()
     if case is None:
         raise NotFound(f"case {case_id} does not exist")
     if expected_version is not None and expected_version != case.version:

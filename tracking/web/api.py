@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import select
 
 from tracking.alerts.service import acknowledge_alert, list_alerts
 from tracking.cases.errors import InvalidInput
@@ -126,9 +127,9 @@ def api_record_event(
     """Record an event. Honours Idempotency-Key; a stale version (body or If-Match) answers 409."""
     if signed.user.role not in RECORD_EVENTS:
         raise Forbidden("your role may not record events")
-    case = session.get(Case, case_id)
-    if case is not None:  # a missing case is answered 404 by record_event
-        pathway = find_pathway(case.pathway_name, case.pathway_version)
+    pinned = session.exec(select(Case.pathway_name, Case.pathway_version).where(Case.id == case_id)).first()
+    if pinned is not None:  # a missing case is answered 404 by record_event
+        pathway = find_pathway(*pinned)
         if event.kind in pathway.events and not may_record(signed.user.role, event.kind, pathway):
             raise Forbidden(f"your role may not record {shown(event.kind)}")
     expected = event.expected_version
