@@ -267,10 +267,13 @@ def opening_hash(opening: CaseOpening) -> str:
     After validation (names and MRN stripped, BI-RADS upper-cased, contacts normalised), every field
     counts, defaults included; who sends it and when does not. So a retry from the CLI, a JSON file
     or the API with the same content replays, and any changed field is refused. `occurred_at` counts
-    as the instant in UTC whatever its notation; left out, it stays out (hashes stored before it
-    existed still match).
+    as the instant in UTC whatever its notation; left out, it stays out, and `palpable` counts only
+    when true (hashes stored before these fields existed still match).
     """
-    dumped = opening.model_dump(mode="json", exclude={"occurred_at"} if opening.occurred_at is None else None)
+    later_fields = {"occurred_at"} if opening.occurred_at is None else set()
+    if not opening.palpable:
+        later_fields.add("palpable")
+    dumped = opening.model_dump(mode="json", exclude=later_fields or None)
     return request_hash({"request": "open_case", "opening": dumped})
 
 

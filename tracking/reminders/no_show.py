@@ -24,12 +24,17 @@ from tracking.cases.recording import record_event
 from tracking.cases.state import case_state
 from tracking.notify import recipients
 from tracking.notify.outbox import enqueue
-from tracking.pathway.definition import find_pathway
+from tracking.pathway.definition import all_pathways, find_pathway
 from tracking.pathway.engine import last_missed_step, next_contact_attempt
-from tracking.pathway.vocabulary import OPEN_STEP_STATUSES, CaseStatus, StepKind
+from tracking.pathway.vocabulary import OPEN_STEP_STATUSES, CaseStatus
 from tracking.settings import Settings, get_settings
 
 SYSTEM_ACTOR = "system:reminders"
+
+
+def contact_steps() -> list[str]:
+    """The patient-contact step kind of every pathway file (`no_show.contact_step`)."""
+    return sorted({pathway.no_show.contact_step for pathway in all_pathways()})
 
 
 @dataclass
@@ -49,7 +54,7 @@ def advance_missed_appointments(session: Session, now: datetime, *, settings: Se
     steps = session.exec(
         select(Step, Case)
         .join(Case, Case.id == Step.case_id)
-        .where(Step.kind == StepKind.patient_contact, col(Step.status).in_(OPEN_STEP_STATUSES))
+        .where(col(Step.kind).in_(contact_steps()), col(Step.status).in_(OPEN_STEP_STATUSES))
         .where(col(Case.status).in_(ACTIVE_CASE_STATUSES))
         .order_by(Step.id)
     ).all()
