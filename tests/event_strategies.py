@@ -26,12 +26,10 @@ from tracking.pathway.vocabulary import FindingType
 
 Draw = Callable[[st.SearchStrategy], Any]
 
-UNKNOWN_EVENT = "mri_result"  # an event kind no pathway declares
+UNKNOWN_EVENT = "no_such_event"  # an event kind no pathway declares
 UNKNOWN_FACILITY = 99_999
 TEXTS = ("ok", "no", "facility closed, records destroyed", "second reader agrees", "  padded  ", "mammography")
 BAD_TEXTS = ("", "   ", 7, "nul\x00inside", "bell\x07", "x" * 5000)
-# Steps the engine closes when an event carries an action (not through completes/cancels/schedules).
-CLOSED_BY_ACTION = {"final_assessment": "assessment_outcome"}
 
 
 @cache
@@ -190,9 +188,10 @@ def linked_events(pathway: Pathway, step_kind: str) -> list[tuple[str, dict[str,
     """Events that act on an open step of `step_kind`, with the field values that point them at it.
 
     An event acts on a step when it completes, cancels or schedules it, when one of its choice
-    fields names the step (a missed or booked appointment), or when it carries the action that
-    closes it (an assessment closes the final assessment). Events that close the step come three
-    times in the list: walks then move cases along more than they book and miss appointments.
+    fields names the step (a missed or booked appointment), or when it records an assessment and
+    the step is the pathway's `final_assessment_step` (a complete assessment closes it). Events
+    that close the step come three times in the list: walks then move cases along more than they
+    book and miss appointments.
     """
     key = (pathway.name, pathway.version, id(pathway), step_kind)
     if key not in _LINKED:
@@ -200,7 +199,8 @@ def linked_events(pathway: Pathway, step_kind: str) -> list[tuple[str, dict[str,
         for kind, rule in sorted(pathway.events.items()):
             fixed = {name: step_kind for name, field in rule.fields.items() if step_kind in field.choices}
             closes = step_kind in rule.completes + rule.cancels
-            closes = closes or CLOSED_BY_ACTION.get(step_kind) in {action.name for action in rule.then}
+            assesses = "assessment_outcome" in {action.name for action in rule.then}
+            closes = closes or (assesses and step_kind == pathway.final_assessment_step)
             if closes:
                 linked += [(kind, fixed)] * 3
             elif step_kind in rule.schedules or fixed:
@@ -213,8 +213,8 @@ def event_choice(draw: Draw, pathway: Pathway, case: CaseState) -> tuple[str, di
     """Mostly an event that acts on an open step of the case (so it moves along), sometimes any event.
 
     The step acted on is mostly the oldest open one (as a worklist is worked), one time in three any
-    open one: in-memory runs of the unit property reached the issue-10 stall about three times as
-    often that way as with a step chosen evenly.
+    open one: in-memory runs of these draws on the engine as it was before issue 10 was fixed
+    reached the stall about three times as often that way as with a step chosen evenly.
     """
     if rarely(draw, 40):
         return UNKNOWN_EVENT, {}

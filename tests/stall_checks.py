@@ -77,7 +77,8 @@ GLOBAL_FOOTPRINT = text(
     SELECT jsonb_build_object(
         'patients', (SELECT count(*) FROM patients), 'cases', (SELECT count(*) FROM cases),
         'steps', (SELECT count(*) FROM steps), 'case_events', (SELECT count(*) FROM case_events),
-        'case_runs', (SELECT count(*) FROM case_runs), 'prior_film_requests', (SELECT count(*) FROM prior_film_requests),
+        'case_runs', (SELECT count(*) FROM case_runs),
+        'prior_film_requests', (SELECT count(*) FROM prior_film_requests),
         'notifications', (SELECT count(*) FROM notifications), 'audit_log', (SELECT count(*) FROM audit_log)
     )
     """
