@@ -8,12 +8,11 @@ is one statement: the property test runs them thousands of times.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 from sqlmodel import Session
 
 from tracking.alerts.sweep import sweep_overdue
@@ -161,17 +160,3 @@ def finish_run_requests(session: Session, now: datetime, settings: Settings) -> 
         finish_case_runs(session, run_ids, now=now, flow_run_id=None)
         finished += 1
     return finished
-
-
-@contextmanager
-def rolled_back_session(engine: Engine) -> Iterator[Session]:
-    """A session in a transaction of its own, rolled back at the end (one per hypothesis example)."""
-    connection = engine.connect()
-    transaction = connection.begin()
-    session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
-    try:
-        yield session
-    finally:
-        session.close()
-        transaction.rollback()
-        connection.close()

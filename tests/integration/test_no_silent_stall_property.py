@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, select
 
+from tests.conftest import rolled_back_session
 from tests.event_strategies import (
     chance,
     event_choice,
@@ -49,7 +50,6 @@ from tests.stall_checks import (
     finish_run_requests,
     global_footprint,
     invariant_violations,
-    rolled_back_session,
     status_and_open_steps,
     statuses,
     would_a_sweep_see_it,

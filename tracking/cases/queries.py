@@ -53,8 +53,23 @@ def case_history(session: Session, case_id: int, *, actor: str, now: datetime) -
     return CaseHistory(case, patient, list(steps), list(events), list(priors), list(alerts))
 
 
+class DueLateness:
+    """How late a listed step is as of the list's `now` (its `due_at` is when it became overdue)."""
+
+    now: datetime
+    due_at: datetime
+
+    @property
+    def days_overdue(self) -> int:
+        return max(0, (self.now - self.due_at).days)
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.due_at < self.now
+
+
 @dataclass(frozen=True)
-class StepDue:
+class StepDue(DueLateness):
     """One open step on the worklist or the overdue list."""
 
     case_id: int
@@ -71,14 +86,6 @@ class StepDue:
     now: datetime
     navigator: str | None = None
     target_at: datetime | None = None  # a follow-up's target date; due_at is the end of its window
-
-    @property
-    def days_overdue(self) -> int:
-        return max(0, (self.now - self.due_at).days)
-
-    @property
-    def is_overdue(self) -> bool:
-        return self.due_at < self.now
 
     def as_dict(self, include_phi: bool = True) -> dict:
         data = {

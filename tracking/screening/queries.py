@@ -23,7 +23,7 @@ from tracking.alerts.models import Alert
 from tracking.audit import audit
 from tracking.cases.errors import InvalidInput
 from tracking.cases.models import Case, Patient, Step
-from tracking.cases.queries import COUNT_CAP, shown_case_ids
+from tracking.cases.queries import COUNT_CAP, DueLateness, shown_case_ids
 from tracking.cases.windows import window_fields
 from tracking.pathway.vocabulary import AlertStatus, CaseStatus, StepStatus
 from tracking.users.models import User
@@ -54,7 +54,7 @@ class RecallFilters:
 
 
 @dataclass(frozen=True)
-class ScreeningDue:
+class ScreeningDue(DueLateness):
     """One handed-off screening step on the recall list."""
 
     case_id: int
@@ -69,14 +69,6 @@ class ScreeningDue:
     alert_level: int | None
     now: datetime
     navigator: str | None = None
-
-    @property
-    def days_overdue(self) -> int:
-        return max(0, (self.now - self.due_at).days)
-
-    @property
-    def is_overdue(self) -> bool:
-        return self.due_at < self.now
 
     def as_dict(self, include_phi: bool = False) -> dict:
         data = {
