@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from tracking.alerts.models import Alert
 from tracking.audit import AuditEntry
 from tracking.cases.models import Case, CaseEvent, OutsideFacility, Patient, PriorFilmRequest, Step
+from tracking.navigation.models import CaseNote, NavigatorTask
 from tracking.notify.models import Notification
 from tracking.runs.models import CaseRun
 from tracking.scheduler_runs import SchedulerJobRun
@@ -17,6 +18,8 @@ __all__ = [
     "LoginFailure",
     "User",
     "UserSession",
+    "CaseNote",
+    "NavigatorTask",
     "CaseRun",
     "SchedulerJobRun",
     "Notification",

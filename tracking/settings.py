@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, validation_alias="WORKUP_WEBHOOK_TIMEOUT_SECONDS")
     # Fax and phone contacts written without a + country prefix are read in this region (stored as E.164).
     default_phone_region: str = Field(default="US", validation_alias="WORKUP_DEFAULT_PHONE_REGION")
+    # The centre's time zone: every date a person sees or types is in it (tracking/centre_time.py).
+    timezone: str = Field(default="UTC", validation_alias="WORKUP_TIMEZONE")
 
     # Outbox delivery: exponential backoff, then dead-letter.
     delivery_max_attempts: int = Field(default=8, ge=1, validation_alias="WORKUP_DELIVERY_MAX_ATTEMPTS")
@@ -116,6 +118,13 @@ class Settings(BaseSettings):
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
         return _setting_checked(lambda: validate_webhook_url(str(value), what=""))
+
+    @field_validator("timezone", mode="before")
+    @classmethod
+    def _timezone_setting(cls, value: object) -> object:
+        from tracking.centre_time import validate_timezone
+
+        return _setting_checked(lambda: validate_timezone(str(value)))
 
     @field_validator("default_phone_region", mode="before")
     @classmethod

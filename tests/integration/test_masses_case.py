@@ -32,7 +32,7 @@ def test_a_palpable_mass_case_opens_on_the_masses_pathway_and_owes_a_clinical_fo
     )
     case = session.get(Case, opened.case_id)
     masses = find_pathway("masses")
-    assert (case.pathway_name, case.pathway_version, case.pathway_hash) == ("masses", 1, masses.content_hash)
+    assert (case.pathway_name, case.pathway_version, case.pathway_hash) == ("masses", 2, masses.content_hash)
     assert case.palpable is True and case.finding_type == "mass"
     assert open_steps(session, case.id) == [
         ("annual_screening", "right"),

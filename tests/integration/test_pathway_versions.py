@@ -71,7 +71,7 @@ def test_a_used_version_edited_in_place_is_refused_and_nothing_is_written(sessio
     events = session.execute(text("SELECT count(*) FROM case_events")).scalar_one()
     with pytest.raises(PathwayChanged) as refused:
         record_event(session, opened.case_id, "magnification_result", PROBABLY_BENIGN_MAG, actor="nav:test", now=now)
-    assert "calcifications version 1 is in use" in str(refused.value) and "version 2" in str(refused.value)
+    assert "calcifications version 2 is in use" in str(refused.value) and "version 2" in str(refused.value)
     with pytest.raises(PathwayChanged):
         open_case(session, seed_opening(mrn="TEST-SEED-2"), actor="nav:test", now=now)
     assert session.execute(text("SELECT count(*) FROM case_events")).scalar_one() == events
@@ -96,7 +96,7 @@ def test_pathway_check_refuses_a_used_version_changed_in_place(engine, committed
     edit(pathways_dir / "calcifications.yaml", "    due: {days: 28}", "    due: {days: 42}")
     changed = check(database_url, pathways_dir)
     assert changed.returncode == 2
-    assert "calcifications version 1 is in use by cases but its file has changed" in changed.stderr
+    assert "calcifications version 2 is in use by cases but its file has changed" in changed.stderr
     assert "Traceback" not in changed.stderr
     skipped = check(database_url, pathways_dir, "--no-database")
     assert skipped.returncode == 0  # the file itself is valid; only its use makes it wrong

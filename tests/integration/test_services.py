@@ -41,7 +41,7 @@ def test_open_case_persists_immediate_steps_and_prior_film_requests(session, now
         "0",
         1,
         "calcifications",
-        1,
+        2,
     )
     steps = steps_by_kind(session, case.id)
     assert sorted((kind, len(items)) for kind, items in steps.items()) == [

@@ -781,7 +781,7 @@ def test_event_dated_before_opening_is_refused(pathway):
 def test_unknown_event_kind_is_refused(pathway):
     case = opened(pathway)
     refusal = refuse(case, "mri_result", {"findings": "none"}, NOW + days(1))
-    assert "'mri_result' is not an event of the calcifications pathway (version 1)" in refusal.message
+    assert f"'mri_result' is not an event of the calcifications pathway (version {pathway.version})" in refusal.message
     assert "magnification_result" in refusal.message
 
 

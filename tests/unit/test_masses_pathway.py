@@ -102,7 +102,7 @@ def send_letters(case: MemoryCase, at) -> Decision | None:
 
 
 def test_masses_file_loads_with_its_guards_and_milestones(masses):
-    assert (masses.name, masses.version) == ("masses", 1)
+    assert (masses.name, masses.version) == ("masses", 2)
     assert masses.finding_types == tuple(MASS_FINDINGS)
     assert set(masses.finding_types) == {kind.value for kind in FindingType} - {"calcifications"}
     assert set(masses.guards) == {"G1", "G2", "G3", "G4", "G5", "G6"}
@@ -150,7 +150,7 @@ def test_workup_pathway_check_accepts_the_masses_file():
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("config/pathways/masses.yaml: ok: masses version 1,")
+    assert result.stdout.startswith("config/pathways/masses.yaml: ok: masses version 2,")
 
 
 @pytest.fixture
@@ -164,7 +164,7 @@ def shipped_pathways(monkeypatch):
 @pytest.mark.parametrize("finding_type", MASS_FINDINGS)
 def test_pathway_for_a_mass_finding_picks_masses_yaml(shipped_pathways, finding_type):
     chosen = pathway_for(finding_type)
-    assert (chosen.name, chosen.version) == ("masses", 1)
+    assert (chosen.name, chosen.version) == ("masses", 2)
     assert chosen.content_hash == load_pathway(MASSES_FILE).content_hash
 
 

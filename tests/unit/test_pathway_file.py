@@ -45,7 +45,7 @@ def problems_of(text: str) -> list[str]:
 
 def test_shipped_pathway_loads():
     pathway = load_pathway(PATHWAY_FILE)
-    assert (pathway.name, pathway.version) == ("calcifications", 1)
+    assert (pathway.name, pathway.version) == ("calcifications", 2)
     assert pathway.finding_types == ("calcifications",)
     assert set(pathway.steps) == {kind.value for kind in StepKind} | {"lost_patient_recontact", "referrer_lost_notice"}
     assert set(pathway.events) == {kind.value for kind in EventKind} - {"case_opened"} | {
@@ -257,7 +257,7 @@ def test_missing_outcome_for_a_birads_category():
 
 
 def test_missing_top_level_key_is_named():
-    text = edited("version: 1\n", "")
+    text = edited("version: 2\n", "")
     problems = problems_of(text)
     # the top level is placed at the line where the root mapping starts (after the header comments)
     line = line_of(text, "name: calcifications")
@@ -320,7 +320,7 @@ def test_cli_check_accepts_the_shipped_file():
     result = run_check("config/pathways/calcifications.yaml")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
-        f"config/pathways/calcifications.yaml: ok: calcifications version 1, "
+        f"config/pathways/calcifications.yaml: ok: calcifications version 2, "
         f"{len(pathway.steps)} steps, {len(pathway.events)} events"
     )
     assert len(pathway.steps) >= 13 and len(pathway.events) >= 14

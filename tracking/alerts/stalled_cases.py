@@ -1,10 +1,11 @@
 """No silent stall, by check: a case with nothing next gets a `case_stalled` alert.
 
 A case is stalled when it is open or lost to follow-up, has no open workup step (none pending or
-scheduled, routine screening aside) and no other unresolved alert of any kind, whatever the
-cause. Routine screening (`role: screening` in the pathway files) is not a next step: a case
+scheduled, routine screening aside), no open navigator task that is not yet past due
+(tracking/navigation/tasks.py) and no other unresolved alert of any kind, whatever the cause.
+Routine screening (`role: screening` in the pathway files) is not a next step: a case
 cannot hide behind a screening due date a year away (ADR 2). The alert resolves once the case
-has an open workup step again or is no longer open or lost (closed).
+has an open workup step or a task not yet due again, or is no longer open or lost (closed).
 
 Set-based, one statement. The sweep runs it after the overdue and stuck-work statements, so
 "no other alert" sees what they have just raised and resolved. One unresolved alert per case by
@@ -37,6 +38,10 @@ STALLED = text(
               SELECT 1 FROM steps s
               WHERE s.case_id = c.id AND s.status IN ('pending', 'scheduled')
                 AND s.kind <> ALL(CAST(:screening_kinds AS text[]))
+          )
+          AND NOT EXISTS (
+              SELECT 1 FROM navigator_tasks t
+              WHERE t.case_id = c.id AND t.status = 'open' AND t.due_at >= CAST(:now AS timestamptz)
           )
     ),
     resolved AS (

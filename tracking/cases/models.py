@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint, false, text
+from sqlalchemy import CheckConstraint, Column, Index, String, UniqueConstraint, false, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 import tracking.users.models  # noqa: F401 - cases.navigator_id points at users
@@ -36,8 +37,25 @@ class Patient(SQLModel, table=True):
     family_name: str = Field(sa_type=String(200), nullable=False)
     birth_date: date = Field(nullable=False)
     created_at: datetime = moment(default_now=True)
+    # How to reach her (tracking/patients/contact_details.py validates and audits every change).
+    # Phones: a list of {"label": "mobile" | "home" | "work" | "other", "number": E.164}.
+    phones: list[dict[str, str]] = Field(
+        default_factory=list, sa_column=Column(JSONB, nullable=False, server_default="[]")
+    )
+    address: str | None = Field(default=None, sa_type=String(500), nullable=True)
+    preferred_language: str = Field(
+        default="en", sa_type=String(20), nullable=False, sa_column_kwargs={"server_default": "en"}
+    )
+    interpreter_needed: bool = Field(default=False, nullable=False, sa_column_kwargs={"server_default": false()})
+    may_leave_message: bool | None = Field(default=None, nullable=True)  # None: not asked yet
+    referring_provider: str | None = Field(default=None, sa_type=String(200), nullable=True)
+    primary_care_provider: str | None = Field(default=None, sa_type=String(200), nullable=True)
+    contact_updated_at: datetime | None = moment(nullable=True)
 
-    __table_args__ = (CheckConstraint("length(trim(mrn)) > 0", name="mrn_not_blank"),)
+    __table_args__ = (
+        CheckConstraint("length(trim(mrn)) > 0", name="mrn_not_blank"),
+        CheckConstraint("jsonb_typeof(phones) = 'array'", name="phones_is_list"),
+    )
 
 
 class OutsideFacility(SQLModel, table=True):
@@ -49,6 +67,7 @@ class OutsideFacility(SQLModel, table=True):
     name: str = Field(sa_type=String(200), unique=True, nullable=False)
     channel: str = Field(sa_type=String(20), nullable=False)
     contact: str = Field(sa_type=String(500), nullable=False)
+    phone: str | None = Field(default=None, sa_type=String(40), nullable=True)  # for a navigator's call, E.164
     created_at: datetime = moment(default_now=True)
 
     __table_args__ = (CheckConstraint(f"channel IN ({check_values(FacilityChannel)})", name="channel"),)

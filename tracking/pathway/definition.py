@@ -152,6 +152,7 @@ class EventRule:
     recorded_by: tuple[str, ...] = ("navigator",)
     brings_back: bool | dict[str, Any] = False
     on_closed_case: bool = False
+    completes_when_open: bool = False  # with none of `completes` open, recorded and completes nothing
 
 
 @dataclass(frozen=True)
@@ -563,6 +564,7 @@ class _Builder:
                 recorded_by=tuple(body.recorded_by),
                 brings_back=brings_back,
                 on_closed_case=body.on_closed_case,
+                completes_when_open=body.completes_when_open,
                 **links,
             )
         return events

@@ -160,7 +160,7 @@ class _Plan:
     # --- steps the event itself completes, cancels or schedules -------------------------------
     def apply_step_links(self, rule: EventRule) -> list[StepState]:
         completed = []
-        if rule.completes:
+        if rule.completes and (not rule.completes_when_open or self._any_open(rule.completes)):
             step = self._target(rule, rule.completes, "record this")
             self._close(step, self.decision.complete, f"{rule.kind}")
             completed.append(step)
@@ -170,7 +170,23 @@ class _Plan:
         if rule.schedules:
             step = self._target(rule, rule.schedules, "schedule it")
             self.decision.schedule.append((step.id, self.data["scheduled_for"]))
+            self._warn_late_booking(step, self.data["scheduled_for"])
         return completed
+
+    def _any_open(self, kinds: tuple[str, ...]) -> bool:
+        return any(isinstance(step, StepState) and step.kind in kinds for step in self.open)
+
+    def _warn_late_booking(self, step: StepState, booked_for: datetime) -> None:
+        """A booking after the step's due time is accepted, with a warning saying how late it falls."""
+        if step.due_at is None or booked_for <= step.due_at:
+            return
+        days = (booked_for - step.due_at).days
+        late = "on its due day, after the due time" if days == 0 else f"{days} day{'s' if days != 1 else ''} after"
+        self.decision.warnings.append(
+            f"The {self.pathway.steps[step.kind].title.lower()} is booked for {booked_for:%Y-%m-%d}, {late} "
+            f"it is due ({step.due_at:%Y-%m-%d}). It stays overdue until it is done; book an earlier slot if one "
+            "is free."
+        )
 
     def _target(self, rule: EventRule, kinds: tuple[str, ...], verb: str) -> StepState:
         allowed = kinds
@@ -349,6 +365,8 @@ class _Plan:
 
     def _contact_outcome(self, action: Action, completed: list[StepState]) -> None:
         rule = self.pathway.no_show
+        if not completed and self.data["outcome"] != "rescheduled":
+            return  # a call or letter logged outside any contact chain: recorded, nothing planned
         recontact = any(step.kind == rule.recontact_step for step in completed)
         if recontact and self.data["outcome"] not in REACHED:
             self.create(str(rule.recontact_step))  # the lost patient is tried again, on its due rule
@@ -358,6 +376,7 @@ class _Plan:
                 raise FieldRefused(Refusal("A rescheduled appointment needs 'scheduled_for'.", field="scheduled_for"))
             missed = self._open_state_step(last_missed_step(self.case))
             self.decision.schedule.append((missed.id, self.data["scheduled_for"]))
+            self._warn_late_booking(missed, self.data["scheduled_for"])
             return
         if self.data["outcome"] in REACHED or recontact:
             return  # reached: the missed step stays open (and overdue) until it is booked

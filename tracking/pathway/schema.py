@@ -81,6 +81,9 @@ class EventSpec(Spec):
     recorded_by: list[Literal["navigator", "radiologist"]] = ["navigator"]
     brings_back: bool | Condition = False  # a lost patient is back when this event (so) is recorded
     on_closed_case: bool = False  # may be recorded on a closed case (screening handed off at closure)
+    # Completes one of `completes` when one is open; with none open it is still recorded (a call
+    # logged whenever it happens), and completes nothing.
+    completes_when_open: bool = False
 
 
 class CheckSpec(Spec):

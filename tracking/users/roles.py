@@ -23,6 +23,9 @@ MANAGE_ALERTS = frozenset({Role.navigator})
 ASSIGN = frozenset({Role.navigator, Role.admin})
 EXPORT = frozenset({Role.ops, Role.admin})
 ADMINISTER = frozenset({Role.admin})
+OPERATIONS = frozenset({Role.ops, Role.admin})  # the operations page: pipelines, outbox, runs
+NAVIGATE = frozenset({Role.navigator})  # calls, notes, tasks and the patient's contact details
+FACILITIES = frozenset({Role.navigator, Role.admin})  # keep the facility directory
 RECORD_EVENTS = frozenset({Role.navigator, Role.radiologist})  # some events; the pathway file says which
 
 
@@ -55,7 +58,17 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/cases/{case_id}/events"): RECORD_EVENTS,
     ("POST", "/cases/{case_id}/assign"): ASSIGN,
     ("POST", "/alerts/{alert_id}/ack"): MANAGE_ALERTS,
-    ("GET", "/ops"): READ,
+    ("GET", "/ops"): OPERATIONS,
+    ("GET", "/team"): READ,
+    ("GET", "/cases/new"): OPEN_CASES,
+    ("POST", "/cases"): OPEN_CASES,
+    ("POST", "/cases/{case_id}/contact-details"): NAVIGATE,
+    ("POST", "/cases/{case_id}/notes"): NAVIGATE,
+    ("POST", "/cases/{case_id}/tasks"): NAVIGATE,
+    ("POST", "/cases/{case_id}/tasks/{task_id}/close"): NAVIGATE,
+    ("GET", "/facilities"): READ,
+    ("POST", "/facilities"): FACILITIES,
+    ("POST", "/facilities/{facility_id}"): FACILITIES,
     ("GET", "/ops/export/{name}.csv"): EXPORT,
     ("GET", "/audit"): ADMINISTER,
     ("GET", "/audit.csv"): ADMINISTER,

@@ -32,7 +32,7 @@ from tracking.pathway.vocabulary import NotificationStatus
 from tracking.runs.service import stuck_case_runs
 from tracking.screening.queries import overdue_count
 from tracking.settings import get_settings
-from tracking.users.roles import EXPORT
+from tracking.users.roles import EXPORT, OPERATIONS
 from tracking.web.charts import Bar, Marker, edges_buckets, histogram, position
 from tracking.web.deps import NowDep, Reader, SessionDep, require
 from tracking.web.templating import page
@@ -94,7 +94,7 @@ def share(part: int, whole: int) -> str:
 
 
 @router.get("/ops")
-def ops_page(request: Request, session: SessionDep, now: NowDep, signed: Reader):
+def ops_page(request: Request, session: SessionDep, now: NowDep, signed=Depends(require(*OPERATIONS))):
     table: OverdueTable = overdue_counts(session)
     lost = view_rows(session, "lost_to_follow_up")
     priors = view_rows(session, "priors_outstanding")

@@ -8,12 +8,16 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import SQLAlchemyError
 
-from tracking.users.roles import ADMINISTER, EXPORT, Role
+from tracking.centre_time import input_value, local, zone_label
+from tracking.users.roles import ADMINISTER, EXPORT, FACILITIES, NAVIGATE, OPEN_CASES, OPERATIONS, Role
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.filters["words"] = lambda value: str(value or "").replace("_", " ")
-templates.env.filters["day"] = lambda value: f"{value:%Y-%m-%d}" if value else ""
-templates.env.filters["moment"] = lambda value: f"{value:%Y-%m-%d %H:%M}" if value else ""
+# Dates and times on the centre's clock (WORKUP_TIMEZONE, tracking/centre_time.py).
+templates.env.filters["day"] = lambda value: f"{local(value):%Y-%m-%d}" if value else ""
+templates.env.filters["moment"] = lambda value: f"{local(value):%Y-%m-%d %H:%M}" if value else ""
+templates.env.filters["input_moment"] = input_value
+templates.env.globals["zone"] = zone_label
 
 
 def page(request: Request, name: str, status_code: int = 200, **context):
@@ -32,6 +36,11 @@ def page(request: Request, name: str, status_code: int = 200, **context):
         "csrf": signed.browser.csrf_token if signed and signed.browser else "",
         "can_export": role in EXPORT,
         "can_audit": role in ADMINISTER,
+        "can_operate": role in OPERATIONS,
+        "can_open_cases": role in OPEN_CASES,
+        "can_navigate": role in NAVIGATE,
+        "can_keep_facilities": role in FACILITIES,
         "is_navigator": role == Role.navigator,
+        "nav": context.get("nav", ""),
     }
     return templates.TemplateResponse(request, name, context, status_code=status_code)

@@ -1,0 +1,115 @@
+"""A navigator's whole day: how to reach the patient, case notes, navigator tasks, facility phones.
+
+Reviewed by hand.
+- `patients` gains how to reach her: phones (a JSON list of labelled E.164 numbers), postal
+  address, preferred language, interpreter needed, may-we-leave-a-message (NULL: not asked),
+  referring provider, primary care provider, and when these last changed. Existing patients get
+  no phones, English and no interpreter: the defaults a navigator then corrects.
+- `outside_facilities.phone`: a number a navigator calls, besides the channel the requests go by.
+- `case_notes`: append-only, like case_events (UPDATE, DELETE and TRUNCATE refused).
+- `navigator_tasks`: open, done or cancelled; closed_at exactly when not open; a partial index on
+  open tasks by case and due time, read by the worklist and the stalled-case sweep.
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-11-26 06:40:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision: str = "0009"
+down_revision: str | None = "0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column(
+        "patients",
+        sa.Column("phones", postgresql.JSONB(astext_type=sa.Text()), server_default="[]", nullable=False),
+    )
+    op.add_column("patients", sa.Column("address", sa.String(length=500), nullable=True))
+    op.add_column(
+        "patients", sa.Column("preferred_language", sa.String(length=20), server_default="en", nullable=False)
+    )
+    op.add_column(
+        "patients", sa.Column("interpreter_needed", sa.Boolean(), server_default=sa.false(), nullable=False)
+    )
+    op.add_column("patients", sa.Column("may_leave_message", sa.Boolean(), nullable=True))
+    op.add_column("patients", sa.Column("referring_provider", sa.String(length=200), nullable=True))
+    op.add_column("patients", sa.Column("primary_care_provider", sa.String(length=200), nullable=True))
+    op.add_column("patients", sa.Column("contact_updated_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_check_constraint("phones_is_list", "patients", "jsonb_typeof(phones) = 'array'")
+    op.add_column("outside_facilities", sa.Column("phone", sa.String(length=40), nullable=True))
+
+    op.create_table(
+        "case_notes",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("author", sa.String(length=120), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("length(trim(body)) BETWEEN 1 AND 4000", name=op.f("ck_case_notes_body_length")),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_case_notes_case_id_cases")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_case_notes")),
+    )
+    op.create_index(op.f("ix_case_notes_case_id"), "case_notes", ["case_id"], unique=False)
+    for trigger, when, each in (("append_only", "UPDATE OR DELETE", "ROW"), ("no_truncate", "TRUNCATE", "STATEMENT")):
+        op.execute(
+            f"CREATE TRIGGER case_notes_{trigger} BEFORE {when} ON case_notes "
+            f"FOR EACH {each} EXECUTE FUNCTION refuse_change_to_history()"
+        )
+
+    op.create_table(
+        "navigator_tasks",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("assignee", sa.String(length=120), nullable=True),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("created_by", sa.String(length=120), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("closed_by", sa.String(length=120), nullable=True),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint("status IN ('open', 'done', 'cancelled')", name=op.f("ck_navigator_tasks_status")),
+        sa.CheckConstraint("length(trim(title)) > 0", name=op.f("ck_navigator_tasks_title_not_blank")),
+        sa.CheckConstraint(
+            "(status = 'open') = (closed_at IS NULL)", name=op.f("ck_navigator_tasks_closed_at_iff_closed")
+        ),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_navigator_tasks_case_id_cases")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_navigator_tasks")),
+    )
+    op.create_index(op.f("ix_navigator_tasks_case_id"), "navigator_tasks", ["case_id"], unique=False)
+    op.create_index(
+        "ix_navigator_tasks_open_due",
+        "navigator_tasks",
+        ["case_id", "due_at"],
+        unique=False,
+        postgresql_where=sa.text("status = 'open'"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_navigator_tasks_open_due", table_name="navigator_tasks", postgresql_where=sa.text("status = 'open'"))
+    op.drop_index(op.f("ix_navigator_tasks_case_id"), table_name="navigator_tasks")
+    op.drop_table("navigator_tasks")
+    op.drop_index(op.f("ix_case_notes_case_id"), table_name="case_notes")
+    op.drop_table("case_notes")  # its triggers go with it
+    op.drop_column("outside_facilities", "phone")
+    op.drop_constraint("phones_is_list", "patients", type_="check")
+    for column in (
+        "contact_updated_at",
+        "primary_care_provider",
+        "referring_provider",
+        "may_leave_message",
+        "interpreter_needed",
+        "preferred_language",
+        "address",
+        "phones",
+    ):
+        op.drop_column("patients", column)

@@ -1,0 +1,1 @@
+"""The directory of outside facilities that hold prior mammograms."""

@@ -1,0 +1,1 @@
+"""Patients: who she is and how to reach her."""
