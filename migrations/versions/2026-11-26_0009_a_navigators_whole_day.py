@@ -36,9 +36,7 @@ def upgrade() -> None:
     op.add_column(
         "patients", sa.Column("preferred_language", sa.String(length=20), server_default="en", nullable=False)
     )
-    op.add_column(
-        "patients", sa.Column("interpreter_needed", sa.Boolean(), server_default=sa.false(), nullable=False)
-    )
+    op.add_column("patients", sa.Column("interpreter_needed", sa.Boolean(), server_default=sa.false(), nullable=False))
     op.add_column("patients", sa.Column("may_leave_message", sa.Boolean(), nullable=True))
     op.add_column("patients", sa.Column("referring_provider", sa.String(length=200), nullable=True))
     op.add_column("patients", sa.Column("primary_care_provider", sa.String(length=200), nullable=True))
@@ -95,7 +93,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_navigator_tasks_open_due", table_name="navigator_tasks", postgresql_where=sa.text("status = 'open'"))
+    op.drop_index(
+        "ix_navigator_tasks_open_due", table_name="navigator_tasks", postgresql_where=sa.text("status = 'open'")
+    )
     op.drop_index(op.f("ix_navigator_tasks_case_id"), table_name="navigator_tasks")
     op.drop_table("navigator_tasks")
     op.drop_index(op.f("ix_case_notes_case_id"), table_name="case_notes")

@@ -34,7 +34,7 @@ from tracking.screening.queries import overdue_count
 from tracking.settings import get_settings
 from tracking.users.roles import EXPORT, OPERATIONS
 from tracking.web.charts import Bar, Marker, edges_buckets, histogram, position
-from tracking.web.deps import NowDep, Reader, SessionDep, require
+from tracking.web.deps import NowDep, SessionDep, require
 from tracking.web.templating import page
 
 router = APIRouter(include_in_schema=False)
