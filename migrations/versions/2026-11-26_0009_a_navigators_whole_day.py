@@ -6,6 +6,8 @@ Reviewed by hand.
   referring provider, primary care provider, and when these last changed. Existing patients get
   no phones, English and no interpreter: the defaults a navigator then corrects.
 - `outside_facilities.phone`: a number a navigator calls, besides the channel the requests go by.
+- `steps.accession_number`: the RIS's number for the exam a step books, searchable from the
+  worklist (partial index on the rows that have one).
 - `case_notes`: append-only, like case_events (UPDATE, DELETE and TRUNCATE refused).
 - `navigator_tasks`: open, done or cancelled; closed_at exactly when not open; a partial index on
   open tasks by case and due time, read by the worklist and the stalled-case sweep.
@@ -43,6 +45,14 @@ def upgrade() -> None:
     op.add_column("patients", sa.Column("contact_updated_at", sa.DateTime(timezone=True), nullable=True))
     op.create_check_constraint("phones_is_list", "patients", "jsonb_typeof(phones) = 'array'")
     op.add_column("outside_facilities", sa.Column("phone", sa.String(length=40), nullable=True))
+    op.add_column("steps", sa.Column("accession_number", sa.String(length=64), nullable=True))
+    op.create_index(
+        "ix_steps_accession_number",
+        "steps",
+        ["accession_number"],
+        unique=False,
+        postgresql_where=sa.text("accession_number IS NOT NULL"),
+    )
 
     op.create_table(
         "case_notes",
@@ -100,6 +110,10 @@ def downgrade() -> None:
     op.drop_table("navigator_tasks")
     op.drop_index(op.f("ix_case_notes_case_id"), table_name="case_notes")
     op.drop_table("case_notes")  # its triggers go with it
+    op.drop_index(
+        "ix_steps_accession_number", table_name="steps", postgresql_where=sa.text("accession_number IS NOT NULL")
+    )
+    op.drop_column("steps", "accession_number")
     op.drop_column("outside_facilities", "phone")
     op.drop_constraint("phones_is_list", "patients", type_="check")
     for column in (

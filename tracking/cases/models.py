@@ -142,6 +142,8 @@ class Step(SQLModel, table=True):
     scheduled_at: datetime | None = moment(nullable=True)
     completed_at: datetime | None = moment(nullable=True)
     facility_id: int | None = Field(default=None, foreign_key="outside_facilities.id", nullable=True)
+    # The RIS's accession number for the exam or procedure this step books, when known (searchable).
+    accession_number: str | None = Field(default=None, sa_type=String(64), nullable=True)
     result: dict[str, Any] = json_column()
     created_by_event_id: int = Field(foreign_key="case_events.id", nullable=False, index=True)
     created_at: datetime = moment(default_now=True)
@@ -157,6 +159,7 @@ class Step(SQLModel, table=True):
             postgresql_where=text("status IN ('pending', 'scheduled')"),
         ),
         Index("ix_steps_handed_off_due", "due_at", postgresql_where=text("status = 'handed_off'")),
+        Index("ix_steps_accession_number", "accession_number", postgresql_where=text("accession_number IS NOT NULL")),
     )
 
 
