@@ -162,9 +162,9 @@ def test_openapi_shows_the_bounds(api):
 @pytest.mark.parametrize(
     ("path", "status"),
     [
-        ("/cases/abc", 422),
-        ("/cases/0", 422),
-        (f"/cases/{HUGE}", 422),
+        ("/cases/abc", 404),
+        ("/cases/0", 404),
+        (f"/cases/{HUGE}", 404),
         ("/cases/424242", 404),
         ("/worklist?page=0", 422),
         (f"/worklist?page={10**12}", 422),
@@ -173,7 +173,7 @@ def test_openapi_shows_the_bounds(api):
         ("/screening?due=soonish", 422),
         (f"/screening?due=within&days={HUGE}{HUGE}", 422),
         ("/no-such-page", 404),
-        (f"/cases/{HUGE}/event-form?kind=assessment", 422),
+        (f"/cases/{HUGE}/event-form?kind=assessment", 404),
     ],
 )
 def test_bad_page_requests_get_a_real_error_page(browser_for, path, status):

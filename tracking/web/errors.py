@@ -103,6 +103,16 @@ def _validation_problems(errors: list[dict[str, Any]]) -> str:
     )
 
 
+def _no_such_page(request: Request) -> str:
+    """What a page address that cannot exist points at, in words: "There is no case 'abc'."."""
+    parts = [part for part in request.url.path.split("/") if part]
+    things = {"cases": "case", "alerts": "alert", "facilities": "facility", "tasks": "task"}
+    if len(parts) >= 2 and parts[0] in things:
+        shown = parts[1][:40]
+        return f"There is no {things[parts[0]]} {shown!r}. Check the address, or find the patient from the worklist."
+    return "There is no page at this address. Check the address, or start again from the worklist."
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     def login_required(request: Request, _: LoginRequired) -> Response:
@@ -119,11 +129,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     def http_error(request: Request, error: StarletteHTTPException) -> Response:
         message = error.detail if isinstance(error.detail, str) else "the request was refused"
+        if error.status_code == 404 and message == "Not Found" and not is_api(request):
+            message = _no_such_page(request)
         return answer(request, error.status_code, message, headers=dict(error.headers or {}))
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(request: Request, error: RequestValidationError) -> Response:
-        return answer(request, 422, f"invalid request: {_validation_problems(list(error.errors()))}")
+        problems = list(error.errors())
+        if not is_api(request) and any(item["loc"][:1] == ("path",) for item in problems):
+            return answer(request, 404, _no_such_page(request))  # a mistyped address: /cases/abc
+        return answer(request, 422, f"invalid request: {_validation_problems(problems)}")
 
     @app.exception_handler(WorkupError)
     def refused(request: Request, error: WorkupError) -> Response:
