@@ -135,6 +135,7 @@ def audit_page(
     return page(
         request,
         "audit.html",
+        nav="audit",
         entries=[present(entry) for entry in entries],
         total=total,
         page=page_number,

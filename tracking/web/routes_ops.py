@@ -110,6 +110,7 @@ def ops_page(request: Request, session: SessionDep, now: NowDep, signed=Depends(
     return page(
         request,
         "ops.html",
+        nav="ops",
         now=now,
         overdue=table,
         buckets=[(key, label) for key, label, *_ in OVERDUE_BUCKETS],

@@ -75,6 +75,7 @@ def screening_page(
         "max_days": MAX_DUE_WITHIN_DAYS,
         "error": error,
         "now": now,
+        "nav": "screening",
     }  # fmt: skip
     template = "screening_rows.html" if request.headers.get("HX-Request") else "screening.html"
     return page(request, template, **context)
