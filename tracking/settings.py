@@ -67,6 +67,10 @@ class Settings(BaseSettings):
 
     # A case whose run request has waited this long (or failed) gets a run_stalled alert from the sweep.
     run_stalled_after_minutes: int = Field(default=15, ge=1, validation_alias="WORKUP_RUN_STALLED_AFTER_MINUTES")
+    # A film request or patient letter still unsent this long raises a delivery alert on its case.
+    delivery_delayed_after_minutes: int = Field(
+        default=120, ge=1, le=10_080, validation_alias="WORKUP_DELIVERY_DELAYED_AFTER_MINUTES"
+    )
 
     # Timeliness figures the operations page measures against (clinical-rules.md, "Timeliness").
     napbc_imaging_to_biopsy_days: int = Field(default=7, ge=1, validation_alias="WORKUP_NAPBC_IMAGING_TO_BIOPSY_DAYS")

@@ -22,9 +22,14 @@ CATCH_UP = text(
 )
 
 
+DELIVERED = text("UPDATE notifications SET status = 'delivered', delivered_at = created_at WHERE status = 'pending'")
+
+
 def runner_caught_up(session: Session) -> None:
-    """The case runner has run every request: these tests are about overdue steps, not stalled runs."""
+    """The case runner has run every request and the outbox has delivered what it queued: these tests
+    are about overdue steps, not stalled runs or messages still waiting to be sent."""
     session.execute(CATCH_UP)
+    session.execute(DELIVERED)
 
 
 def alerts_on(session: Session, case_id: int) -> list[tuple[str, int, str]]:

@@ -38,7 +38,13 @@ def test_sweep_alerts_ack_and_outbox(workup):  # noqa: F811
     )
     outbox = json.loads(workup("outbox", "--json").stdout)
     to_navigators = [(row["kind"], row["status"]) for row in outbox if row["recipient"] == "nav@center.test"]
-    assert sorted(to_navigators) == [("overdue_alert", "pending"), ("run_stalled_alert", "pending")]
+    # nothing was delivered in those eight days either: each facility's film request never left
+    assert sorted(to_navigators) == [("delivery_failed_alert", "pending")] * 2 + [
+        ("overdue_alert", "pending"),
+        ("run_stalled_alert", "pending"),
+    ]
+    waiting = [alert["headline"] for alert in alerts if alert["kind"] == "delivery_failed"]
+    assert len(waiting) == 2 and all("has not received the prior film request yet" in text for text in waiting)
     assert json.loads(workup("outbox", "--failed", "--json").stdout) == []
     assert "Maren" not in workup("outbox").stdout
     missing = workup("alert", "ack", "999999", "--reason", "nobody")

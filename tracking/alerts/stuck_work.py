@@ -1,5 +1,7 @@
-"""Alerts for outside work that is stuck: a dead-lettered notification (its receiver never got it)
-and a case whose run request has failed or waited longer than WORKUP_RUN_STALLED_AFTER_MINUTES.
+"""Alerts for outside work that is stuck: a dead-lettered notification (its receiver never got it),
+a message to a facility or the patient still unsent after WORKUP_DELIVERY_DELAYED_AFTER_MINUTES
+(the mail server or webhook has been away that long: a film request that never left), and a case
+whose run request has failed or waited longer than WORKUP_RUN_STALLED_AFTER_MINUTES.
 Also what every alert about a case rather than a step says (`headline`), these two and
 `case_stalled` (tracking/alerts/stalled_cases.py), and where they are read from.
 
@@ -29,13 +31,21 @@ CASE_ALERTS = (*OUTSIDE_WORK_ALERTS, "case_stalled")  # alerts about a case, not
 # The notice sent when each of these alerts is raised: "<alert kind>_alert". A notice about one of
 # them that is dead-lettered never raises another alert (see :quiet_kinds below).
 CASE_ALERT_NOTICES = tuple(f"{kind}_alert" for kind in CASE_ALERTS)
+# Messages to the patient (facility-bound ones are found by their facility): still unsent after the
+# delay, each raises a delivery alert on its case. Notices to navigators wait without one.
+PATIENT_MESSAGES = ("contact_letter", "followup_reminder")
 
 STUCK = text(
     f"""
     WITH people AS (SELECT * FROM jsonb_to_recordset(CAST(:people AS jsonb)) AS p(channel text, address text)),
     dead AS MATERIALIZED (
-        SELECT n.id, n.case_id, n.kind, n.facility_id FROM notifications n
+        SELECT n.id, n.case_id, n.kind, n.facility_id, n.status FROM notifications n
         WHERE n.status = 'dead' AND n.case_id IS NOT NULL AND n.kind <> ALL(CAST(:quiet_kinds AS text[]))
+        UNION ALL
+        SELECT n.id, n.case_id, n.kind, n.facility_id, n.status FROM notifications n
+        WHERE n.status = 'pending' AND n.case_id IS NOT NULL
+          AND n.created_at <= CAST(:now AS timestamptz) - make_interval(mins => :delayed_after)
+          AND (n.facility_id IS NOT NULL OR n.kind = ANY(CAST(:patient_kinds AS text[])))
     ),
     stalled AS MATERIALIZED (
         SELECT DISTINCT ON (r.case_id) r.case_id, r.id, r.status, r.requested_at FROM case_runs r
@@ -76,7 +86,7 @@ STUCK = text(
     messages AS (
         SELECT 'delivery_failed_alert' AS kind, p.channel, p.address, r.case_id, CAST(NULL AS int) AS step_id,
                r.id AS alert_id, d.facility_id,
-               jsonb_build_object('undelivered', d.kind, 'facility', f.name) AS payload,
+               jsonb_build_object('undelivered', d.kind, 'facility', f.name, 'delivery_status', d.status) AS payload,
                'alert:' || r.id || '\\:raised' AS key
         FROM raised_delivery r JOIN dead d ON d.id = r.notification_id
         LEFT JOIN outside_facilities f ON f.id = d.facility_id
@@ -114,6 +124,8 @@ def sweep_stuck_work(session: Session, now: datetime, *, settings: Settings | No
         "people": recipients.as_json(recipients.navigators(settings)),
         "quiet_kinds": list(CASE_ALERT_NOTICES),
         "stalled_after": settings.run_stalled_after_minutes,
+        "delayed_after": settings.delivery_delayed_after_minutes,
+        "patient_kinds": list(PATIENT_MESSAGES),
     }
     return StuckWorkReport(*session.execute(STUCK, params).one())
 
@@ -123,10 +135,12 @@ CASE_STANDING = {"open": "is open", "lost_to_follow_up": "is lost to follow-up"}
 
 def headline(alert_kind: str, *, undelivered: str | None = None, facility: str | None = None,
              run_status: str | None = None, waiting_since: str | None = None, case_id: int | None = None,
-             case_status: str | None = None) -> str:  # fmt: skip
+             case_status: str | None = None, delivery_status: str | None = None) -> str:  # fmt: skip
     """What an alert about a case says, in words: the same sentence on pages, in the CLI and in emails."""
     if alert_kind == "delivery_failed":
         what = (undelivered or "message").replace("_", " ")
+        if delivery_status == "pending":  # still waiting for its receiver: not given up on
+            return f"{facility or 'The receiver'} has not received the {what} yet: it is still waiting to be sent"
         return f"{facility or 'The receiver'} never received the {what}"
     if alert_kind == "case_stalled":
         standing = CASE_STANDING.get(case_status or "")
@@ -144,7 +158,7 @@ def notice_headline(kind: str, payload: dict[str, Any], case_id: int | None = No
         kind.removesuffix("_alert"),
         undelivered=payload.get("undelivered"), facility=payload.get("facility"),
         run_status=payload.get("run_status"), waiting_since=payload.get("waiting_since"),
-        case_id=case_id, case_status=payload.get("case_status"),
+        case_id=case_id, case_status=payload.get("case_status"), delivery_status=payload.get("delivery_status"),
     )  # fmt: skip
 
 
@@ -176,7 +190,15 @@ def unresolved_stuck_work(
     from tracking.runs.models import CaseRun
 
     query = (
-        select(Alert, Case.status, Notification.kind, OutsideFacility.name, CaseRun.status, CaseRun.requested_at)
+        select(
+            Alert,
+            Case.status,
+            Notification.kind,
+            Notification.status,
+            OutsideFacility.name,
+            CaseRun.status,
+            CaseRun.requested_at,
+        )  # fmt: skip
         .join(Case, Case.id == Alert.case_id)
         .join(Notification, Notification.id == Alert.notification_id, isouter=True)
         .join(OutsideFacility, OutsideFacility.id == Notification.facility_id, isouter=True)
@@ -206,9 +228,10 @@ def unresolved_stuck_work(
                 waiting_since=f"{requested_at:%Y-%m-%d %H:%M} UTC" if requested_at else None,
                 case_id=alert.case_id,
                 case_status=case_status,
+                delivery_status=delivery_status,
             ),
             alert.notification_id,
             alert.case_run_id,
         )  # fmt: skip
-        for alert, case_status, undelivered, facility, run_status, requested_at in session.exec(query)
+        for alert, case_status, undelivered, delivery_status, facility, run_status, requested_at in session.exec(query)
     ]
