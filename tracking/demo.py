@@ -37,6 +37,32 @@ FACILITIES = [
     FacilityRef(name="Harbor Regional Radiology", channel="fax", contact="+1-555-0100"),
 ]
 
+# A phone for each directory facility (a navigator calls them about missing films).
+FACILITY_PHONES = ["+1 202 555 0180", "+1 202 555 0181", "+1 202 555 0182"]
+
+# How to reach each demo patient (invented numbers in the 555-01xx range reserved for fiction).
+DEMO_CONTACTS: dict[str, dict[str, Any]] = {
+    "seed": {
+        "phones": [{"label": "mobile", "number": "+1 202 555 0143"}, {"label": "home", "number": "202 555 0144"}],
+        "address": "12 Elm Street\nSpringfield, IL 62701",
+        "may_leave_message": True,
+        "referring_provider": "Dr. Ana Ruiz",
+        "primary_care_provider": "Dr. Sam Patel",
+    },
+    "suspicious": {
+        "phones": [{"label": "mobile", "number": "+1 202 555 0150"}],
+        "preferred_language": "es",
+        "interpreter_needed": True,
+        "may_leave_message": False,
+        "referring_provider": "Dr. Ana Ruiz",
+    },
+    "priors": {"phones": [{"label": "work", "number": "+1 202 555 0160"}], "may_leave_message": True},
+    "new": {"phones": [{"label": "mobile", "number": "+1 202 555 0170"}], "referring_provider": "Dr. Lee Okoro"},
+}
+# The seed case's notes and tasks: (days after opening, note) and (title, days after the load).
+DEMO_NOTES = {"seed": [(1, "Left voicemail about the magnification views; she prefers calls after 5 pm.")]}
+DEMO_TASKS = {"seed": [("Call back about the magnification appointment", 2)]}
+
 MAG_SUSPICIOUS = {
     "birads": "4B",
     "morphology": "fine_pleomorphic",
@@ -301,9 +327,38 @@ def load_demo(session: Session, now: datetime) -> list[int]:
                 now=at,
                 idempotency_key=f"demo:{demo.key}:{number}:{kind}",
             )
+        _navigation(session, demo, opened.case_id, opened_at, now)
+    _facility_phones(session, now)
     _requested_now(session, case_ids, now)
     _assign(session, case_ids)
     return case_ids
+
+
+def _navigation(session: Session, demo: DemoCase, case_id: int, opened_at: datetime, now: datetime) -> None:
+    """The demo patient's contact details, notes and tasks, as a navigator would have entered them."""
+    from tracking.cases.models import Case
+    from tracking.navigation.notes import add_note
+    from tracking.navigation.tasks import add_task
+    from tracking.patients.contact_details import ContactDetails, update_contact_details
+
+    if demo.key in DEMO_CONTACTS:
+        patient_id = session.get(Case, case_id).patient_id
+        update_contact_details(session, patient_id, ContactDetails(**DEMO_CONTACTS[demo.key]), actor=DEMO_ACTOR,
+                               now=opened_at, case_id=case_id)  # fmt: skip
+    for day, body in DEMO_NOTES.get(demo.key, []):
+        add_note(session, case_id, body, actor=DEMO_ACTOR, now=opened_at + timedelta(days=day, hours=9))
+    for title, days_ahead in DEMO_TASKS.get(demo.key, []):
+        add_task(session, case_id, title, now + timedelta(days=days_ahead), actor=DEMO_ACTOR, now=now)
+
+
+def _facility_phones(session: Session, now: datetime) -> None:
+    from tracking.facilities.directory import FacilityEntry, facility_named, update_facility
+
+    for ref, phone in zip(FACILITIES, FACILITY_PHONES, strict=True):
+        facility = facility_named(session, ref.name)
+        if facility is not None and facility.phone is None:
+            entry = FacilityEntry(name=facility.name, channel=facility.channel, contact=facility.contact, phone=phone)
+            update_facility(session, facility.id, entry, actor=DEMO_ACTOR, now=now)
 
 
 def _requested_now(session: Session, case_ids: list[int], now: datetime) -> None:
