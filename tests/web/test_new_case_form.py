@@ -311,3 +311,22 @@ def test_generated_bad_values_are_refused_on_their_field_and_write_nothing(navig
     anchor = "facility-1" if expected == "facilities" and "facility-1" in field_ids(response.text) else None
     assert expected in links or anchor in links or (expected == "facilities" and "new1_name" in links), (field, links)
     assert counts(committed) == before
+
+
+# The API carries the same contact details as the form (CaseOpening.contact).
+CONTACT = {"phones": [{"label": "home", "number": "+1 (617) 555-0134"}], "preferred_language": "vi"}
+
+
+def test_the_api_carries_the_contact(api_for, committed):
+    body = seed_opening(facilities=[]).model_dump(mode="json", exclude={"occurred_at", "contact"}) | {
+        "contact": CONTACT
+    }
+    response = api_for("navigator").post("/api/cases", json=body)
+    assert response.status_code == 201, response.text
+    with committed.connect() as connection:
+        phones = connection.execute(text("SELECT phones FROM patients WHERE mrn = 'TEST-SEED-1'")).scalar_one()
+    assert phones == [{"label": "home", "number": "+16175550134"}]
+    bad = api_for("navigator").post(
+        "/api/cases", json=body | {"mrn": "OTHER-1", "contact": {"phones": [{"number": "x"}]}}
+    )
+    assert bad.status_code == 422 and "phone" in bad.text
