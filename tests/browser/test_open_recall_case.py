@@ -184,6 +184,13 @@ def test_the_pages_pass_axe_and_fit_a_phone(page: Page, demo: Demo):
     page.get_by_role("button", name="Add the facility").press("Enter")  # empty: the summary shows
     expect(page.get_by_test_id("problems")).to_be_focused(timeout=WAIT)
     no_violations(page, "/facilities with errors")
+    page.locator("#add-name").fill("Axe Imaging")
+    page.locator("#add-channel").select_option("email")
+    page.locator("#add-contact").fill("films@axe.test")
+    page.get_by_role("button", name="Add the facility").press("Enter")
+    page.wait_for_url("**/facilities?saved=added")
+    expect(page.get_by_test_id("saved")).to_be_focused(timeout=WAIT)  # the banner says it, with the focus
+    expect(page.get_by_test_id("directory")).to_contain_text("Axe Imaging")
 
     # And at 390 px wide nothing scrolls sideways, errors shown or not
     page.set_viewport_size({"width": 390, "height": 844})
