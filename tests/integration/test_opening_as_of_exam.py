@@ -137,10 +137,10 @@ def test_the_exam_moment_is_part_of_the_request_under_one_key(session, now):
 
 
 def test_an_opening_without_occurred_at_hashes_as_before_it_existed():
-    """Hashes stored before occurred_at and palpable existed still match a retry that leaves them out."""
+    """Hashes stored before occurred_at, palpable and contact existed still match a retry that leaves them out."""
     opening = seed_opening()
     before = opening.model_dump(mode="json")
-    del before["occurred_at"], before["palpable"]
+    del before["occurred_at"], before["palpable"], before["contact"]
     assert opening_hash(opening) == request_hash({"request": "open_case", "opening": before})
     assert opening_hash(seed_opening(palpable=True)) != opening_hash(opening)
 

@@ -27,6 +27,7 @@ QUERIES = {
     ("GET", "/screening"): ["", "due=overdue", "due=within&days=30"],
     ("GET", "/api/screening"): ["", "overdue=true", "due_within=30"],
     ("GET", "/cases/{case_id}/event-form"): ["kind=magnification_result", "kind=result_letter_sent"],
+    ("GET", "/cases/new/patient"): ["", "mrn=TEST-SEED-1"],
 }
 
 # Bodies for the writes: (form or json, body, event kind when the route records events). Routes not
@@ -79,7 +80,8 @@ def test_every_route_is_declared_and_every_declaration_is_a_route(app):
 
 def calls(app, targets) -> list[tuple[str, str, str, tuple | None]]:
     """(method, route template, concrete path with query, (kind, body, event kind) or None) for every call."""
-    values = {"case_id": [targets["case"]], "alert_id": [targets["alert"]], "name": list(EXPORTS)}
+    values = {"case_id": [targets["case"]], "alert_id": [targets["alert"]], "name": list(EXPORTS),
+              "facility_id": [targets["facility"]]}  # fmt: skip
     result = []
     for method, template in app_routes(app):
         names = [name for _, name, _, _ in Formatter().parse(template) if name]
@@ -121,7 +123,8 @@ def targets(seeded_case, committed):
         sweep_overdue(session, datetime.now(UTC))
         session.commit()
         alert_id = session.execute(text("SELECT min(id) FROM alerts")).scalar_one()
-    return {"case": seeded_case, "alert": alert_id}
+        facility_id = session.execute(text("SELECT min(id) FROM outside_facilities")).scalar_one()
+    return {"case": seeded_case, "alert": alert_id, "facility": facility_id}
 
 
 @pytest.mark.parametrize("role", [role.value for role in Role])

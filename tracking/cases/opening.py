@@ -44,6 +44,7 @@ from tracking.pathway.vocabulary import (
     FindingType,
     Laterality,
 )
+from tracking.patients.contact_details import ContactDetails, apply_contact_details, update_contact_details
 from tracking.runs.service import request_case_run
 from tracking.settings import get_settings
 
@@ -110,6 +111,11 @@ class CaseOpening(BaseModel):
         default=None,
         description="When the exam that found it took place (ISO 8601 with a time zone); due dates count from it. "
         "Default now; not in the future, not more than WORKUP_OPENING_MAX_AGE_DAYS (default 365) days back",
+    )
+    contact: ContactDetails | None = Field(
+        default=None,
+        description="How to reach her. A new patient gets these details; a known patient's stored details are "
+        "replaced by them (audited). Unset: a known patient's details stay as they are",
     )
 
     @field_validator("occurred_at", mode="before")
@@ -198,7 +204,7 @@ def open_case(
     )
     if isinstance(decision, Refusal):
         raise GuardRefused(decision)
-    patient = _patient(session, opening)
+    patient, known = _patient(session, opening, now)
     case = Case(
         patient_id=patient.id,
         finding_type=opening.finding_type,
@@ -238,6 +244,8 @@ def open_case(
     session.add(event)
     session.flush()
     steps = apply_decision(session, case, event, decision)
+    if known and opening.contact is not None and patient.id is not None:  # replaced, audited (field names only)
+        update_contact_details(session, patient.id, opening.contact, actor=actor, now=now, case_id=case.id)
     request_case_run(session, case.id, reason="case_opened", now=now, event_id=event.id)
     audit(session, actor=actor, action="case.opened", at=now, case_id=case.id, event_id=event.id)
     return OpenedCase(case.id, event.id, [step.id for step in steps], list(decision.warnings))
@@ -267,10 +275,10 @@ def opening_hash(opening: CaseOpening) -> str:
     After validation (names and MRN stripped, BI-RADS upper-cased, contacts normalised), every field
     counts, defaults included; who sends it and when does not. So a retry from the CLI, a JSON file
     or the API with the same content replays, and any changed field is refused. `occurred_at` counts
-    as the instant in UTC whatever its notation; left out, it stays out, and `palpable` counts only
-    when true (hashes stored before these fields existed still match).
+    as the instant in UTC whatever its notation; left out, it stays out, `contact` too, and `palpable`
+    counts only when true (hashes stored before these fields existed still match).
     """
-    later_fields = {"occurred_at"} if opening.occurred_at is None else set()
+    later_fields = {name for name in ("occurred_at", "contact") if getattr(opening, name) is None}
     if not opening.palpable:
         later_fields.add("palpable")
     dumped = opening.model_dump(mode="json", exclude=later_fields or None)
@@ -282,7 +290,9 @@ def _replay(session: Session, event: CaseEvent) -> OpenedCase:
     return OpenedCase(event.case_id, event.id, list(step_ids), list(event.outcome.get("warnings", [])), True)
 
 
-def _patient(session: Session, opening: CaseOpening) -> Patient:
+def _patient(session: Session, opening: CaseOpening, now: datetime) -> tuple[Patient, bool]:
+    """The patient with this MRN and True (known), or a new one with the opening's contact details and False.
+    A known MRN with another name or birth date is refused."""
     patient = session.exec(select(Patient).where(Patient.mrn == opening.mrn)).first()
     if patient is None:
         patient = Patient(
@@ -291,9 +301,12 @@ def _patient(session: Session, opening: CaseOpening) -> Patient:
             family_name=opening.family_name,
             birth_date=opening.birth_date,
         )
+        if opening.contact is not None:
+            apply_contact_details(patient, opening.contact)
+            patient.contact_updated_at = now
         session.add(patient)
         session.flush()
-        return patient
+        return patient, False
     same = (
         patient.given_name.casefold() == opening.given_name.casefold()
         and patient.family_name.casefold() == opening.family_name.casefold()
@@ -301,7 +314,7 @@ def _patient(session: Session, opening: CaseOpening) -> Patient:
     )
     if not same:
         raise InvalidInput("this MRN already belongs to a patient with a different name or birth date; check the MRN")
-    return patient
+    return patient, True
 
 
 def _facility(session: Session, ref: FacilityRef) -> OutsideFacility:

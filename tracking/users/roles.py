@@ -61,6 +61,7 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/ops"): OPERATIONS,
     ("GET", "/team"): READ,
     ("GET", "/cases/new"): OPEN_CASES,
+    ("GET", "/cases/new/patient"): OPEN_CASES,
     ("POST", "/cases"): OPEN_CASES,
     ("POST", "/cases/{case_id}/contact-details"): NAVIGATE,
     ("POST", "/cases/{case_id}/notes"): NAVIGATE,

@@ -25,6 +25,8 @@ def create_app() -> FastAPI:
         routes_audit,
         routes_auth,
         routes_case,
+        routes_facilities,
+        routes_new_case,
         routes_ops,
         routes_screening,
         routes_worklist,
@@ -35,7 +37,17 @@ def create_app() -> FastAPI:
     # The schema and its docs are served by our own routes below, behind sign-in, not by FastAPI's.
     app = FastAPI(title="breast-workup", version="0.1.0", openapi_url=None, docs_url=None, redoc_url=None)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
-    for module in (routes_auth, routes_worklist, routes_screening, routes_case, routes_ops, routes_audit, api):
+    for module in (
+        routes_auth,
+        routes_worklist,
+        routes_screening,
+        routes_new_case,
+        routes_case,
+        routes_facilities,
+        routes_ops,
+        routes_audit,
+        api,
+    ):
         app.include_router(module.router)
 
     _add_signed_in_docs(app)

@@ -15,6 +15,7 @@ from tracking.users.roles import ADMINISTER, EXPORT, FACILITIES, NAVIGATE, OPEN_
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.filters["words"] = lambda value: str(value or "").replace("_", " ")
 # Dates and times on the centre's clock (WORKUP_TIMEZONE, tracking/centre_time.py).
+# A plain date (a birth date) has no clock: shown as it is.
 templates.env.filters["day"] = lambda value: (
     f"{local(value) if isinstance(value, datetime) else value:%Y-%m-%d}" if value else ""
 )
