@@ -422,3 +422,19 @@ def test_a_refused_event_keeps_the_form_with_the_summary_linking_to_the_field(br
     assert 'data-testid="refusal"' in swapped.text and "Not saved: safety guard G1" in swapped.text
     assert re.search(r'id="problems" data-focus', swapped.text)
     assert scalar(committed, "SELECT count(*) FROM case_events WHERE kind <> 'case_opened'") == 0
+
+
+@pytest.mark.parametrize(
+    ("saved", "banner"),
+    [("opened", "Case opened."), ("note", "Note added."), ("task", "Task added."), ("contact", "Contact details saved."),
+     ("task_done", "Task marked done."), ("ack", "Alert acknowledged."), ("event", "Saved.")],
+)  # fmt: skip
+def test_each_save_has_its_banner_and_an_unknown_one_none(browser_for, seeded_case, saved, banner):
+    navigator = browser_for("navigator")
+    page = navigator.get(f"/cases/{seeded_case}?saved={saved}").text
+    assert f"<strong>{banner}</strong>" in section(page, "saved", "</div>")
+    assert 'role="status" tabindex="-1" id="saved" data-focus' in page
+    assert '<script src="/static/focus.js" defer></script>' in page
+    assert 'data-testid="saved"' not in navigator.get(f"/cases/{seeded_case}?saved=whatever").text
+    other_case = navigator.get(f"/cases/{seeded_case}?saved=event&recorded=999999").text
+    assert "<strong>Saved.</strong>" in other_case  # an event of no case of this page: no title, no warnings

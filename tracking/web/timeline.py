@@ -87,6 +87,11 @@ def _alerts(alerts: Iterable[Alert], step_kinds: dict[int, str], pathway: Pathwa
 def _event(event: CaseEvent, pathway: Pathway, facilities: dict[int, str]) -> Entry:
     if event.kind == "contact_attempt":
         return _contact(event, pathway)
+    if event.kind == "case_opened":
+        data = event.payload
+        detail = f"{words(data.get('finding_type', ''))}, {data.get('laterality', '')} breast, " \
+                 f"BI-RADS {data.get('birads', '')}, density {data.get('density', '')}"  # fmt: skip
+        return Entry(event.occurred_at, "event", "Case opened", detail, event.actor)
     rule = pathway.events.get(event.kind)
     title = rule.title if rule else words(event.kind).capitalize()
     detail = ", ".join(f"{_label(key)}: {_value(key, value, facilities)}" for key, value in event.payload.items()
