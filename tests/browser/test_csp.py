@@ -36,6 +36,7 @@ def test_a_navigator_swaps_the_event_form_under_the_policy(page: Page, demo: Dem
     login(page, "nav", "navigator-demo")
     page.goto(f"/cases/{seed}")
     page.get_by_test_id("event-kind").select_option(label="Magnification views read")
+    page.get_by_role("button", name="Show the form").click()
     expect(page.get_by_test_id("event-form")).to_contain_text("Magnification views read", timeout=WAIT)
 
 

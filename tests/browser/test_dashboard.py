@@ -55,6 +55,7 @@ def test_magnification_read_creates_the_stereotactic_biopsy_step(page: Page, dem
 
     # When they record the magnification read: BI-RADS 4B, fine pleomorphic, grouped
     page.get_by_test_id("event-kind").select_option(label="Magnification views read")
+    page.get_by_role("button", name="Show the form").click()
     form = page.get_by_test_id("event-form")
     expect(form).to_be_visible(timeout=WAIT)
     expect(form).to_contain_text("Magnification views read")
@@ -90,6 +91,7 @@ def test_biopsy_before_magnification_is_refused_and_saves_nothing(page: Page, de
 
     # When the navigator tries to schedule a stereotactic biopsy
     page.get_by_test_id("event-kind").select_option(label="Biopsy scheduled")
+    page.get_by_role("button", name="Show the form").click()
     form = page.get_by_test_id("event-form")
     expect(form).to_contain_text("Biopsy scheduled", timeout=WAIT)
     form.locator("select[name=procedure]").select_option("stereotactic")
@@ -128,7 +130,7 @@ def test_navigator_acknowledges_an_alert_with_a_reason(page: Page, demo: Demo):
     ack_form.get_by_role("button", name="Acknowledge").click()
 
     # Then, back on the case page, that alert row reads acknowledged, by whom and why
-    page.wait_for_url(f"**/cases/{seed}")
+    page.wait_for_url(f"**/cases/{seed}?saved=ack")
     row = page.get_by_test_id("alerts").locator("tbody tr").filter(has=page.get_by_test_id(ack_id))
     expect(row).to_contain_text("acknowledged", timeout=WAIT)
     expect(row).to_contain_text(f"nav: {reason}")

@@ -109,6 +109,6 @@ def test_a_stalled_case_is_named_on_the_worklist_and_its_case(page: Page, demo: 
     expect(row).to_contain_text(headline, timeout=WAIT)
     row.locator("input[name=reason]").fill("Radiologist deciding on Monday")
     row.get_by_role("button", name="Acknowledge").click()
-    page.wait_for_url(f"**/cases/{case_id}")
+    page.wait_for_url(f"**/cases/{case_id}?saved=ack")
     expect(page.get_by_test_id("alerts")).to_contain_text("nav: Radiologist deciding on Monday", timeout=WAIT)
     assert errors == []

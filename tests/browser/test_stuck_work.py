@@ -65,7 +65,7 @@ def test_a_film_request_that_never_left_is_on_the_worklist_and_acknowledged_on_t
     row.get_by_role("button", name="Acknowledge").click()
 
     # Then the case page and the worklist both say it was acknowledged, and by whom
-    page.wait_for_url(f"**/cases/{seed}")
+    page.wait_for_url(f"**/cases/{seed}?saved=ack")
     row = (
         page.get_by_test_id("alerts").locator("tbody tr").filter(has=page.locator("[data-alert-kind=delivery_failed]"))
     )

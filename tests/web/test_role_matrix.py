@@ -48,6 +48,8 @@ BODIES = {
         ("json", {"kind": "result_letter_sent", "data": {"density_sentence_included": True}}, "result_letter_sent"),
     ],
     ("POST", "/api/alerts/{alert_id}/ack"): [("json", {"reason": "Seen by the matrix"}, None)],
+    ("POST", "/cases/{case_id}/notes"): [("form", {"body": "Seen by the matrix"}, None)],
+    ("POST", "/cases/{case_id}/tasks/{task_id}/close"): [("form", {"outcome": "done"}, None)],
 }  # fmt: skip
 
 
@@ -80,8 +82,13 @@ def test_every_route_is_declared_and_every_declaration_is_a_route(app):
 
 def calls(app, targets) -> list[tuple[str, str, str, tuple | None]]:
     """(method, route template, concrete path with query, (kind, body, event kind) or None) for every call."""
-    values = {"case_id": [targets["case"]], "alert_id": [targets["alert"]], "name": list(EXPORTS),
-              "facility_id": [targets["facility"]]}  # fmt: skip
+    values = {
+        "case_id": [targets["case"]],
+        "alert_id": [targets["alert"]],
+        "task_id": [targets["task"]],
+        "facility_id": [targets["facility"]],
+        "name": list(EXPORTS),
+    }
     result = []
     for method, template in app_routes(app):
         names = [name for _, name, _, _ in Formatter().parse(template) if name]
@@ -111,12 +118,13 @@ def call(client: TestClient, csrf: str | None, method: str, path: str, body: tup
 
 @pytest.fixture
 def targets(seeded_case, committed):
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     from sqlalchemy import text
     from sqlmodel import Session
 
     from tracking.alerts.sweep import sweep_overdue
+    from tracking.navigation.tasks import add_task
 
     with Session(committed) as session:
         session.execute(text("UPDATE steps SET due_at = due_at - interval '10 days'"))
@@ -124,7 +132,10 @@ def targets(seeded_case, committed):
         session.commit()
         alert_id = session.execute(text("SELECT min(id) FROM alerts")).scalar_one()
         facility_id = session.execute(text("SELECT min(id) FROM outside_facilities")).scalar_one()
-    return {"case": seeded_case, "alert": alert_id, "facility": facility_id}
+        task_id = add_task(session, seeded_case, "Matrix task", datetime.now(UTC) + timedelta(days=3), actor="test",
+                           now=datetime.now(UTC)).id  # fmt: skip
+        session.commit()
+    return {"case": seeded_case, "alert": alert_id, "task": task_id, "facility": facility_id}
 
 
 @pytest.mark.parametrize("role", [role.value for role in Role])
