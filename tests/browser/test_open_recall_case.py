@@ -139,7 +139,6 @@ def test_a_navigator_opens_a_recall_case_by_keyboard(page: Page, demo: Demo, eng
     assert tuple(case) == ("right", "calcifications", "c", "0", True) and requests == 1
 
 
-@pytest.mark.xfail(strict=True, reason="the case page's saved= banners come with the case page work (casepage branch)")
 def test_the_new_case_page_says_it_was_opened(page: Page, demo: Demo):
     # Given a navigator signed in WHEN she opens a case from the form THEN the case page's banner says so
     login(page, "nav", "navigator-demo")
@@ -155,6 +154,22 @@ def test_the_new_case_page_says_it_was_opened(page: Page, demo: Demo):
     page.locator("form.recall button[type=submit]").press("Enter")
     page.wait_for_url(re.compile(r"\?saved=opened$"), timeout=WAIT)
     expect(page.locator("#saved[role=status]")).to_be_focused(timeout=WAIT)
+    expect(page.locator("#saved[role=status]")).to_contain_text("Case opened.")
+    # WHEN she opens a second case for the demo's seed patient THEN the banner says whose it is now
+    page.goto("/cases/new")
+    page.locator("#mrn").fill("DEMO-SEED")
+    page.locator("#given_name").fill("Maren")
+    page.locator("#family_name").fill("Okafor-Lind")
+    page.locator("#birth_date").fill("1968-04-12")
+    page.locator("#laterality").check()
+    page.locator("#finding_type").select_option("mass")
+    page.locator("#density").select_option("c")
+    page.locator("#birads").select_option("0")
+    page.locator("form.recall button[type=submit]").press("Enter")
+    page.wait_for_url(re.compile(r"\?saved=added_to_patient$"), timeout=WAIT)
+    expect(page.locator("#saved[role=status]")).to_contain_text(
+        "added to the existing patient Okafor-Lind, Maren, who has 1 other open case."
+    )
 
 
 def test_the_mrn_lookup_names_a_known_patient(page: Page, demo: Demo):

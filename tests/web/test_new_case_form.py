@@ -22,7 +22,7 @@ from tracking.cases.models import Case, OutsideFacility, Patient, PriorFilmReque
 from tracking.cases.opening import open_case
 from tracking.centre_time import input_value
 from tracking.facilities.directory import FacilityEntry, add_facility
-from tracking.web.routes_new_case import other_open_cases
+from tracking.cases.queries import other_open_cases
 
 TABLES = ("patients", "cases", "case_events", "steps", "outside_facilities", "prior_film_requests", "case_runs")
 DIRECTORY_NAME = "Directory Breast Centre"

@@ -276,3 +276,11 @@ def _lateness(lateness: str, now: datetime) -> list:
         conditions.append(Step.due_at >= bounds[0])
     conditions.append(Step.due_at < bounds[1])
     return conditions
+
+
+def other_open_cases(session: Session, patient_id: int, case_id: int) -> int:
+    """How many open or lost cases the patient has besides `case_id` (for the "added to her" banner)."""
+    return session.exec(
+        select(func.count()).select_from(Case)
+        .where(Case.patient_id == patient_id, Case.id != case_id, col(Case.status).in_(ACTIVE_CASE_STATUSES))
+    ).one()  # fmt: skip

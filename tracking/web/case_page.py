@@ -11,8 +11,8 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from tracking.alerts.stuck_work import CASE_ALERTS, OUTSIDE_WORK_ALERTS, unresolved_stuck_work
-from tracking.cases.models import CaseEvent
-from tracking.cases.queries import case_history
+from tracking.cases.models import Case, CaseEvent, Patient
+from tracking.cases.queries import case_history, other_open_cases
 from tracking.cases.windows import due_text, step_window
 from tracking.navigation.notes import case_notes
 from tracking.navigation.tasks import case_tasks
@@ -30,6 +30,7 @@ from tracking.web.timeline import case_timeline, system_timeline
 
 SAVED = {
     "opened": "Case opened.",
+    "added_to_patient": "Case opened for a patient already known here.",
     "contact": "Contact details saved.",
     "note": "Note added.",
     "task": "Task added.",
@@ -60,6 +61,15 @@ def saved_banner(session: Session, case_id: int, saved: str | None, recorded: in
     if saved not in SAVED:
         return None
     banner: dict[str, Any] = {"text": SAVED[saved], "warnings": []}
+    if saved == "added_to_patient":
+        case = session.get(Case, case_id)
+        patient = session.get(Patient, case.patient_id) if case is not None else None
+        if case is not None and patient is not None:
+            others = other_open_cases(session, patient.id, case_id)
+            banner["text"] = (
+                f"Case opened and added to the existing patient {patient.family_name}, {patient.given_name}, who has "
+                f"{others} other open case{'' if others == 1 else 's'}."
+            )
     if saved == "event" and recorded is not None:
         event = session.exec(select(CaseEvent).where(CaseEvent.id == recorded, CaseEvent.case_id == case_id)).first()
         if event is not None:

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from tracking.audit import audit
@@ -162,11 +161,3 @@ def _refused(request: Request, session: Session, form: recall.RecallForm) -> Res
     session.rollback()
     record_refusal(request, 422)
     return form_page(request, session, form, status_code=422)
-
-
-def other_open_cases(session: Session, patient_id: int, case_id: int) -> int:
-    """How many open cases the patient has besides `case_id` (for the "added to her" banner)."""
-    return session.exec(
-        select(func.count()).select_from(Case)
-        .where(Case.patient_id == patient_id, Case.id != case_id, Case.status != CaseStatus.closed)
-    ).one()  # fmt: skip
