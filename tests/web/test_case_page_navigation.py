@@ -438,3 +438,10 @@ def test_each_save_has_its_banner_and_an_unknown_one_none(browser_for, seeded_ca
     assert 'data-testid="saved"' not in navigator.get(f"/cases/{seeded_case}?saved=whatever").text
     other_case = navigator.get(f"/cases/{seeded_case}?saved=event&recorded=999999").text
     assert "<strong>Saved.</strong>" in other_case  # an event of no case of this page: no title, no warnings
+
+
+def test_each_prior_film_step_names_its_facility(browser_for, seeded_case):
+    page = browser_for("navigator").get(f"/cases/{seeded_case}").text
+    steps = section(page, "steps", "</table>")
+    assert "Prior mammograms from an outside facility: Test Northside Imaging" in steps
+    assert "Prior mammograms from an outside facility: Test Lakeview Health" in steps

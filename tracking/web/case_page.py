@@ -122,10 +122,12 @@ def load_case_page(session: Session, case_id: int, signed: Signed, now: datetime
     # Open steps, and routine screening handed off at closure (still tracked: tracking/screening/),
     # show how late they are; `done` steps no longer carry an alert after the next sweep.
     tracked = ("pending", "scheduled", "handed_off") if case.status == "closed" else OPEN_STEP_STATUSES
+    facility_names = {facility.id: facility.name for _, facility in history.prior_film_requests}
     steps: list[dict[str, Any]] = [
         {
             "step": step,
-            "title": step_title(pathway, step.kind),
+            "title": step_title(pathway, step.kind)
+            + (f": {facility_names[step.facility_id]}" if step.facility_id in facility_names else ""),
             "side": side(step.laterality),
             "window": step_window(step),
             "due": due_text(step),
