@@ -27,6 +27,7 @@ def create_app() -> FastAPI:
         routes_case,
         routes_ops,
         routes_screening,
+        routes_team,
         routes_worklist,
     )
     from tracking.web.errors import install_error_handlers
@@ -35,7 +36,16 @@ def create_app() -> FastAPI:
     # The schema and its docs are served by our own routes below, behind sign-in, not by FastAPI's.
     app = FastAPI(title="breast-workup", version="0.1.0", openapi_url=None, docs_url=None, redoc_url=None)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
-    for module in (routes_auth, routes_worklist, routes_screening, routes_case, routes_ops, routes_audit, api):
+    for module in (
+        routes_auth,
+        routes_worklist,
+        routes_screening,
+        routes_case,
+        routes_ops,
+        routes_audit,
+        routes_team,
+        api,
+    ):
         app.include_router(module.router)
 
     _add_signed_in_docs(app)
