@@ -20,6 +20,7 @@ from sqlmodel import Session
 from tracking.cases.queries import COUNT_CAP, LATENESS
 from tracking.cases.windows import WINDOW_FIELDS, window_fields
 from tracking.centre_time import centre_zone, local
+from tracking.pathway.definition import Pathway, find_pathway
 
 SUSPICIOUS_BIRADS = ("4A", "4B", "4C", "5")
 UNASSIGNED = "(unassigned)"  # the navigator filter's value for cases nobody is assigned to
@@ -55,6 +56,7 @@ class CaseRow:
     birads: str
     finding_type: str
     pathway_name: str
+    pathway_version: int
     case_status: str
     step_kind: str | None  # the next open step (pending or scheduled), by due time
     step_laterality: str | None
@@ -107,9 +109,28 @@ class CaseRow:
     def snoozed(self) -> bool:
         return self.snoozed_until is not None and self.snoozed_until > self.now
 
-    def as_dict(self, step_titles: dict[str, str]) -> dict[str, Any]:
+    @property
+    def _pathway(self) -> Pathway | None:
+        try:
+            return find_pathway(self.pathway_name, self.pathway_version)
+        except LookupError:
+            return None
+
+    @property
+    def pathway_title(self) -> str:
+        return self._pathway.title if self._pathway else self.pathway_name.replace("_", " ")
+
+    @property
+    def step_title(self) -> str | None:
+        """The next step's title from the case's own pathway version (its words when the file is gone)."""
+        if self.step_kind is None:
+            return None
+        rule = self._pathway.steps.get(self.step_kind) if self._pathway else None
+        return rule.title if rule else self.step_kind.replace("_", " ")
+
+    def as_dict(self) -> dict[str, Any]:
         """The row as the CSV export writes it (patient name and MRN included: PHI)."""
-        step = step_titles.get(self.step_kind or "", (self.step_kind or "").replace("_", " ")) or None
+        step = self.step_title
         return {
             "case_id": self.case_id,
             "patient": self.patient_name,
@@ -166,7 +187,7 @@ class WorklistPage:
 
 # Each case with its next open step, next open task, open task count and highest unresolved alert.
 _CASES = """
-SELECT c.id AS case_id, c.status AS case_status, c.birads, c.finding_type, c.pathway_name,
+SELECT c.id AS case_id, c.status AS case_status, c.birads, c.finding_type, c.pathway_name, c.pathway_version,
        p.family_name, p.given_name, p.mrn, p.birth_date,
        u.username AS navigator, u.display_name AS navigator_name,
        nxt.kind AS step_kind, nxt.laterality AS step_laterality, nxt.due_at AS step_due_at,
@@ -320,6 +341,7 @@ def _row(values: Any, now: datetime) -> CaseRow:
         birads=values["birads"],
         finding_type=values["finding_type"],
         pathway_name=values["pathway_name"],
+        pathway_version=values["pathway_version"],
         case_status=values["case_status"],
         step_kind=values["step_kind"],
         step_laterality=values["step_laterality"],

@@ -25,7 +25,7 @@ from tracking.users.models import User
 from tracking.users.roles import EXPORT
 from tracking.users.service import Signed
 from tracking.web.deps import NowDep, Reader, SessionDep, require
-from tracking.web.presenters import lateness, side, step_title
+from tracking.web.presenters import lateness, side
 from tracking.web.templating import page
 from tracking.web.worklist_filters import (
     ALERTS,
@@ -59,7 +59,7 @@ def present(row: CaseRow) -> dict[str, Any]:
     return {
         "row": row,
         "late": lateness(due, row.now) if due else None,
-        "next": row.task_title if row.next_is_task else (step_title(None, row.step_kind) if row.step_kind else ""),
+        "next": row.task_title if row.next_is_task else (row.step_title or ""),
         "next_is_task": row.next_is_task,
         "due": _due_text(row),
         "side": side(row.step_laterality),
@@ -175,6 +175,5 @@ def worklist_csv(
     audit(session, actor=signed.user.username, action="export.worklist", at=now, count=len(rows),
           case_ids=shown_case_ids(rows))  # fmt: skip
     session.commit()
-    titles = all_step_titles()
-    return Response(csv_text(CSV_COLUMNS, (row.as_dict(titles) for row in rows)), media_type="text/csv",
+    return Response(csv_text(CSV_COLUMNS, (row.as_dict() for row in rows)), media_type="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="worklist.csv"'})  # fmt: skip
