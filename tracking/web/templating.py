@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from fastapi import Request
@@ -14,7 +15,9 @@ from tracking.users.roles import ADMINISTER, EXPORT, FACILITIES, NAVIGATE, OPEN_
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.filters["words"] = lambda value: str(value or "").replace("_", " ")
 # Dates and times on the centre's clock (WORKUP_TIMEZONE, tracking/centre_time.py).
-templates.env.filters["day"] = lambda value: f"{local(value):%Y-%m-%d}" if value else ""
+templates.env.filters["day"] = lambda value: (
+    (f"{local(value):%Y-%m-%d}" if isinstance(value, datetime) else f"{value:%Y-%m-%d}") if value else ""
+)  # a date (a birth date) has no clock
 templates.env.filters["moment"] = lambda value: f"{local(value):%Y-%m-%d %H:%M}" if value else ""
 templates.env.filters["input_moment"] = input_value
 templates.env.globals["zone"] = zone_label
