@@ -30,17 +30,20 @@ def case_id_for_mrn(engine: Engine, mrn: str) -> int:
         ).scalar_one()
 
 
-def test_navigator_sees_the_overdue_seed_case_first(page: Page, demo: Demo, artifacts):
+def test_navigator_sees_an_overdue_suspicious_case_first(page: Page, demo: Demo, engine: Engine, artifacts):
     # Given the demo is loaded and the sweep has raised alerts
     # When the navigator signs in
     login(page, "nav", "navigator-demo")
 
-    # Then the first worklist row is the seed patient, marked overdue in words, not colour alone
+    # Then the first worklist row is an overdue BI-RADS 4A-5 case, marked overdue in words, not colour alone
     first = page.get_by_test_id("worklist").locator("tr[data-case]").first
-    expect(first).to_contain_text("Okafor-Lind, Maren", timeout=WAIT)
-    expect(first).to_have_attribute("data-case", str(demo.case_ids["seed"]))
+    expect(first.get_by_test_id("birads")).to_have_text(re.compile(r"^(4A|4B|4C|5)$"), timeout=WAIT)
     badge = first.locator(".badge").first
     expect(badge).to_have_text(re.compile(r"^OVERDUE \d+ days?$"), timeout=WAIT)
+    # And the seed case (BI-RADS 0, overdue) is on the list, one row for its several open steps
+    seed = page.get_by_test_id("worklist").locator(f"tr[data-case='{demo.case_ids['seed']}']")
+    expect(seed).to_have_count(1)
+    expect(seed).to_contain_text("Okafor-Lind, Maren")
     page.screenshot(path=str(artifacts / "worklist.png"), full_page=True)
 
 

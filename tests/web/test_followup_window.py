@@ -17,8 +17,10 @@ from sqlmodel import Session
 from tests.factories import (
     FOLLOWUP_CLOSES,
     FOLLOWUP_OPENS,
+    FOLLOWUP_READ,
     FOLLOWUP_TARGET,
     FOLLOWUP_WINDOW,
+    followup_case,
     open_probably_benign_case,
 )
 from tracking.cases.windows import WINDOW_FIELDS
@@ -103,18 +105,25 @@ def test_case_page_shows_the_target_and_window_and_no_target_for_other_steps(clo
     assert "OVERDUE 1 day" in rows["followup_6_month"] and due_cell(rows["followup_6_month"]) == FOLLOWUP_WINDOW
 
 
-def test_worklist_row_and_export_show_the_follow_ups_window(clock, browser_for, case_id):
+def test_worklist_row_and_export_show_the_follow_ups_window(clock, browser_for, case_id, committed):
+    """One row per case, showing its next action: the follow-up's window when the follow-up is next."""
+    with Session(committed) as session:
+        followup_only = followup_case(session, FOLLOWUP_READ, "TEST-WINDOW-2")  # letter sent: the follow-up is next
+        session.commit()
     html = browser_for("navigator").get("/worklist").text
-    worklist = re.search(r'<table data-testid="worklist">(.*?)</table>', html, re.S).group(1)
-    cells = re.findall(r'<td data-testid="due">(.*?)</td>', worklist, re.S)
-    assert FOLLOWUP_WINDOW in cells
-    assert "2026-03-16" in cells  # the overdue ultrasound: no window, its due date
-    assert sum("target" in cell for cell in cells) == 1  # the overdue ultrasound, letter and priors have none
+    worklist = re.search(r'<table data-testid="worklist"[^>]*>(.*?)</table>', html, re.S).group(1)
+    cells = dict(
+        re.findall(r'<tr data-case="(\d+)">.*?<td data-label="Due" data-testid="due">(.*?)</td>', worklist, re.S)
+    )
+    assert cells[str(followup_only)] == FOLLOWUP_WINDOW
+    assert cells[str(case_id)] == "2026-03-16"  # its overdue ultrasound comes first: no window, its due date
 
-    exported = list(csv.DictReader(io.StringIO(browser_for("ops").get("/worklist.csv").text)))
-    followup = next(row for row in exported if row["step"] == "followup_6_month")
+    exported = {int(row["case_id"]): row for row in csv.DictReader(io.StringIO(
+        browser_for("ops").get("/worklist.csv").text))}  # fmt: skip
+    followup = exported[followup_only]
+    assert followup["next_step"] == "6-month diagnostic mammogram (affected breast)"
     assert (followup["target_at"], followup["window_opens_at"], followup["window_closes_at"]) == (
         FOLLOWUP_TARGET, FOLLOWUP_OPENS, FOLLOWUP_CLOSES,
     )  # fmt: skip
-    ultrasound = next(row for row in exported if row["step"] == "ultrasound")
+    ultrasound = exported[case_id]
     assert ultrasound["target_at"] == ultrasound["window_opens_at"] == ultrasound["window_closes_at"] == ""

@@ -23,7 +23,7 @@ IGNORED_METHODS = {"HEAD", "OPTIONS"}  # answered like GET / by the framework
 
 # Query strings to call a route with (one call each); "" when none is listed.
 QUERIES = {
-    ("GET", "/worklist"): ["", "mine=1"],
+    ("GET", "/worklist"): ["", "mine=1", "view=all&birads=4-5&q=DEMO"],
     ("GET", "/screening"): ["", "due=overdue", "due=within&days=30"],
     ("GET", "/api/screening"): ["", "overdue=true", "due_within=30"],
     ("GET", "/cases/{case_id}/event-form"): ["kind=magnification_result", "kind=result_letter_sent"],

@@ -29,6 +29,7 @@ def create_app() -> FastAPI:
         routes_new_case,
         routes_ops,
         routes_screening,
+        routes_team,
         routes_worklist,
     )
     from tracking.web.errors import install_error_handlers
@@ -46,6 +47,7 @@ def create_app() -> FastAPI:
         routes_facilities,
         routes_ops,
         routes_audit,
+        routes_team,
         api,
     ):
         app.include_router(module.router)

@@ -1,0 +1,373 @@
+"""The navigator's patient worklist: one row per open or lost case, most urgent first.
+
+One SQL statement builds the page (lateral joins pick each case's next open step, next open task,
+highest unresolved alert and last contact attempt); a second counts the matching cases, up to
+COUNT_CAP + 1. Urgency: cases with an overdue step and BI-RADS 4A-5 first, then other cases with an
+overdue step (most overdue first), then everything else by its next due time (nothing due last),
+ties by case id. The step list of `workup worklist` and the API stays in tracking/cases/queries.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from math import ceil
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlmodel import Session
+
+from tracking.cases.queries import COUNT_CAP, LATENESS
+from tracking.cases.windows import WINDOW_FIELDS, window_fields
+from tracking.centre_time import centre_zone, local
+from tracking.pathway.definition import Pathway, find_pathway
+
+SUSPICIOUS_BIRADS = ("4A", "4B", "4C", "5")
+UNASSIGNED = "(unassigned)"  # the navigator filter's value for cases nobody is assigned to
+MAX_PAGE = 100_000  # past the counted cap, pages go on up to here
+
+
+@dataclass(frozen=True)
+class PatientFilters:
+    """What the worklist is narrowed to; every field None or empty means "any"."""
+
+    search: str | None = None  # a name part, "Family, Given", an MRN or its start, an accession number
+    step_kind: str | None = None  # cases with an open step of this kind
+    navigator: str | None = None  # a username, or UNASSIGNED
+    facility_id: int | None = None  # cases with a prior-film request to this facility
+    lateness: str | None = None  # one of LATENESS
+    birads: tuple[str, ...] = ()  # any of these categories
+    status: str | None = None  # open | lost_to_follow_up
+    alert: str | None = None  # "unacknowledged" (an open alert) | "any" (an unresolved alert)
+    task: str | None = None  # "due" (an open task due by the end of today) | "open" (any open task)
+    needs_action: bool = True  # overdue, due within due_within_days, an unresolved alert or an open task
+    due_within_days: int = 30
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """One case on the worklist, as of `now`."""
+
+    case_id: int
+    family_name: str
+    given_name: str
+    mrn: str
+    birth_date: date
+    birads: str
+    finding_type: str
+    pathway_name: str
+    pathway_version: int
+    case_status: str
+    step_kind: str | None  # the next open step (pending or scheduled), by due time
+    step_laterality: str | None
+    step_due_at: datetime | None
+    step_target_at: datetime | None
+    booked_at: datetime | None  # the next step's booking (scheduled_at)
+    task_title: str | None  # the next open navigator task, by due time
+    task_due_at: datetime | None
+    open_tasks: int
+    alert_level: int | None  # the highest unresolved alert on the case
+    alert_acknowledged: bool
+    snoozed_until: datetime | None  # when that alert's snooze ends, while it is snoozed
+    last_contact_at: datetime | None
+    last_contact_outcome: str | None
+    navigator: str | None
+    navigator_name: str | None
+    now: datetime = field(repr=False)
+
+    @property
+    def patient_name(self) -> str:
+        return f"{self.family_name}, {self.given_name}"
+
+    @property
+    def age(self) -> int:
+        today = (local(self.now) or self.now).date()
+        born = self.birth_date
+        return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+    @property
+    def overdue_since(self) -> datetime | None:
+        """The due time of the earliest overdue open step (the case's worst lateness)."""
+        return self.step_due_at if self.step_due_at is not None and self.step_due_at < self.now else None
+
+    @property
+    def days_overdue(self) -> int:
+        return (self.now - self.overdue_since).days if self.overdue_since else 0
+
+    @property
+    def next_is_task(self) -> bool:
+        """Whether the next action is a navigator task (due before the next step, or no step open)."""
+        if self.task_due_at is None:
+            return False
+        return self.step_due_at is None or self.task_due_at < self.step_due_at
+
+    @property
+    def next_due_at(self) -> datetime | None:
+        return self.task_due_at if self.next_is_task else self.step_due_at
+
+    @property
+    def snoozed(self) -> bool:
+        return self.snoozed_until is not None and self.snoozed_until > self.now
+
+    @property
+    def _pathway(self) -> Pathway | None:
+        try:
+            return find_pathway(self.pathway_name, self.pathway_version)
+        except LookupError:
+            return None
+
+    @property
+    def pathway_title(self) -> str:
+        return self._pathway.title if self._pathway else self.pathway_name.replace("_", " ")
+
+    @property
+    def step_title(self) -> str | None:
+        """The next step's title from the case's own pathway version (its words when the file is gone)."""
+        if self.step_kind is None:
+            return None
+        rule = self._pathway.steps.get(self.step_kind) if self._pathway else None
+        return rule.title if rule else self.step_kind.replace("_", " ")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row as the CSV export writes it (patient name and MRN included: PHI)."""
+        step = self.step_title
+        return {
+            "case_id": self.case_id,
+            "patient": self.patient_name,
+            "mrn": self.mrn,
+            "age": self.age,
+            "birads": self.birads,
+            "finding_type": self.finding_type,
+            "pathway": self.pathway_name,
+            "case_status": self.case_status,
+            "next_action": self.task_title if self.next_is_task else step,
+            "next_due_at": self.next_due_at,
+            "next_step": step,
+            "next_step_due_at": self.step_due_at,
+            **self.step_window_fields,
+            "booked_for": self.booked_at,
+            "days_overdue": self.days_overdue,
+            "alert_level": self.alert_level,
+            "alert_acknowledged": self.alert_acknowledged if self.alert_level else None,
+            "snoozed_until": self.snoozed_until if self.snoozed else None,
+            "last_contact_at": self.last_contact_at,
+            "last_contact_outcome": self.last_contact_outcome,
+            "navigator": self.navigator,
+            "open_tasks": self.open_tasks,
+        }
+
+    @property
+    def step_window_fields(self) -> dict[str, Any]:
+        """The next step's target and window (tracking/cases/windows.py); None each without one."""
+        if self.step_due_at is None:
+            return dict.fromkeys(WINDOW_FIELDS)
+        return window_fields(Due(self.step_due_at, self.step_target_at))
+
+
+@dataclass(frozen=True)
+class Due:
+    """A step's due and target moments, for its window."""
+
+    due_at: datetime
+    target_at: datetime | None
+
+
+@dataclass(frozen=True)
+class WorklistPage:
+    rows: list[CaseRow]
+    total: int  # counted up to COUNT_CAP + 1
+    page: int  # the page shown, after clamping
+    pages: int  # known pages (the last one when total <= COUNT_CAP)
+    page_size: int
+
+    @property
+    def capped(self) -> bool:
+        return self.total > COUNT_CAP
+
+
+# Each case with its next open step, next open task, open task count and highest unresolved alert.
+_CASES = """
+SELECT c.id AS case_id, c.status AS case_status, c.birads, c.finding_type, c.pathway_name, c.pathway_version,
+       p.family_name, p.given_name, p.mrn, p.birth_date,
+       u.username AS navigator, u.display_name AS navigator_name,
+       nxt.kind AS step_kind, nxt.laterality AS step_laterality, nxt.due_at AS step_due_at,
+       nxt.target_at AS step_target_at, nxt.scheduled_at AS booked_at,
+       task.title AS task_title, task.due_at AS task_due_at, coalesce(task.open_tasks, 0) AS open_tasks,
+       alert.level AS alert_level, alert.status AS alert_status, alert.snoozed_until,
+       CASE WHEN nxt.due_at < :now AND c.birads IN :suspicious THEN 0 WHEN nxt.due_at < :now THEN 1 ELSE 2 END
+         AS urgency,
+       CASE WHEN nxt.due_at < :now THEN nxt.due_at END AS overdue_since,
+       least(nxt.due_at, task.due_at) AS next_due
+FROM cases c
+JOIN patients p ON p.id = c.patient_id
+LEFT JOIN users u ON u.id = c.navigator_id
+LEFT JOIN LATERAL (
+  SELECT s.kind, s.laterality, s.due_at, s.target_at, s.scheduled_at FROM steps s
+  WHERE s.case_id = c.id AND s.status IN ('pending', 'scheduled') ORDER BY s.due_at, s.id LIMIT 1
+) nxt ON true
+LEFT JOIN LATERAL (
+  SELECT t.title, t.due_at, count(*) OVER () AS open_tasks FROM navigator_tasks t
+  WHERE t.case_id = c.id AND t.status = 'open' ORDER BY t.due_at, t.id LIMIT 1
+) task ON true
+LEFT JOIN LATERAL (
+  SELECT a.level, a.status, a.snoozed_until FROM alerts a
+  WHERE a.case_id = c.id AND a.status <> 'resolved' ORDER BY a.level DESC, (a.status = 'open') DESC, a.id LIMIT 1
+) alert ON true
+WHERE c.status IN ('open', 'lost_to_follow_up')
+"""
+
+_ORDER = "urgency, overdue_since NULLS LAST, next_due NULLS LAST, case_id"
+
+_PAGE = f"""
+WITH listed AS ({_CASES} {{inner}}),
+shown AS (SELECT * FROM listed WHERE true {{outer}} ORDER BY {_ORDER} OFFSET :offset LIMIT :limit)
+SELECT shown.*, contact.occurred_at AS last_contact_at, contact.outcome AS last_contact_outcome
+FROM shown
+LEFT JOIN LATERAL (
+  SELECT e.occurred_at, e.payload->>'outcome' AS outcome FROM case_events e
+  WHERE e.case_id = shown.case_id AND e.kind = 'contact_attempt' ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1
+) contact ON true
+ORDER BY {_ORDER}
+"""
+
+_COUNT = f"""
+WITH listed AS ({_CASES} {{inner}})
+SELECT count(*) FROM (SELECT 1 FROM listed WHERE true {{outer}} LIMIT :cap) matching
+"""
+
+
+def _conditions(filters: PatientFilters, now: datetime) -> tuple[str, str, dict[str, Any]]:
+    """The WHERE fragments on the case (inner) and on its computed columns (outer), and their values.
+
+    Every value is a bound parameter; the fragments are fixed text chosen by which filters are set.
+    """
+    inner: list[str] = []
+    outer: list[str] = []
+    params: dict[str, Any] = {}
+    if filters.search:
+        params["search"] = filters.search
+        inner.append(
+            "(strpos(lower(p.family_name || ', ' || p.given_name), lower(:search)) > 0"
+            " OR starts_with(upper(p.mrn), upper(:search))"
+            " OR EXISTS (SELECT 1 FROM steps sa WHERE sa.case_id = c.id AND sa.accession_number = :search))"
+        )
+    if filters.step_kind:
+        params["step_kind"] = filters.step_kind
+        inner.append("EXISTS (SELECT 1 FROM steps sk WHERE sk.case_id = c.id AND sk.kind = :step_kind"
+                     " AND sk.status IN ('pending', 'scheduled'))")  # fmt: skip
+    if filters.navigator == UNASSIGNED:
+        inner.append("c.navigator_id IS NULL")
+    elif filters.navigator:
+        params["navigator"] = filters.navigator
+        inner.append("u.username = :navigator")
+    if filters.facility_id is not None:
+        params["facility_id"] = filters.facility_id
+        inner.append("EXISTS (SELECT 1 FROM prior_film_requests pf WHERE pf.case_id = c.id"
+                     " AND pf.facility_id = :facility_id)")  # fmt: skip
+    if filters.birads:
+        params["birads"] = list(filters.birads)
+        inner.append("c.birads IN :birads")
+    if filters.status:
+        params["status"] = filters.status
+        inner.append("c.status = :status")
+    if filters.alert:
+        params["alert_statuses"] = ["open"] if filters.alert == "unacknowledged" else ["open", "acknowledged"]
+        inner.append("EXISTS (SELECT 1 FROM alerts aa WHERE aa.case_id = c.id AND aa.status IN :alert_statuses)")
+    if filters.task:
+        params["task_due_by"] = end_of_today(now) if filters.task == "due" else None
+        inner.append("EXISTS (SELECT 1 FROM navigator_tasks tt WHERE tt.case_id = c.id AND tt.status = 'open'"
+                     " AND (CAST(:task_due_by AS timestamptz) IS NULL OR tt.due_at < :task_due_by))")  # fmt: skip
+    if filters.lateness:
+        low, high = lateness_bounds(filters.lateness, now)
+        column = "next_due" if filters.lateness == "due_7" else "overdue_since"
+        params |= {"late_low": low, "late_high": high}
+        outer.append(f"{column} >= :late_low" if low is not None else f"{column} IS NOT NULL")
+        outer.append(f"{column} < :late_high")
+    if filters.needs_action:
+        params["horizon"] = now + timedelta(days=filters.due_within_days)
+        outer.append("(next_due < :horizon OR alert_level IS NOT NULL OR open_tasks > 0)")
+    return "".join(f" AND {item}" for item in inner), "".join(f" AND {item}" for item in outer), params
+
+
+def end_of_today(now: datetime) -> datetime:
+    """Midnight at the end of `now`'s day on the centre's clock."""
+    today = (local(now) or now).date()
+    return datetime.combine(today + timedelta(days=1), time(0), tzinfo=centre_zone())
+
+
+def lateness_bounds(lateness: str, now: datetime) -> tuple[datetime | None, datetime]:
+    """[low, high) of the due time for a LATENESS bucket (low None: no lower bound)."""
+    if lateness not in LATENESS:
+        raise ValueError(f"unknown lateness {lateness!r}")
+    day = timedelta(days=1)
+    return {
+        "overdue": (None, now),
+        "overdue_1_7": (now - 8 * day, now - day),
+        "overdue_8_30": (now - 31 * day, now - 8 * day),
+        "overdue_31_plus": (None, now - 31 * day),
+        "due_7": (now, now + 7 * day),
+    }[lateness]
+
+
+def _statement(template: str, filters: PatientFilters, now: datetime) -> tuple[Any, dict[str, Any]]:
+    inner, outer, params = _conditions(filters, now)
+    statement = text(template.format(inner=inner, outer=outer)).bindparams(bindparam("suspicious", expanding=True))
+    for name, wanted in (("birads", filters.birads), ("alert_statuses", filters.alert)):
+        if wanted:
+            statement = statement.bindparams(bindparam(name, expanding=True))
+    return statement, params | {"now": now, "suspicious": list(SUSPICIOUS_BIRADS)}
+
+
+def count_cases(session: Session, now: datetime, filters: PatientFilters) -> int:
+    """How many cases match, counted up to COUNT_CAP + 1."""
+    statement, params = _statement(_COUNT, filters, now)
+    return int(session.execute(statement, params | {"cap": COUNT_CAP + 1}).scalar_one())
+
+
+def case_rows(session: Session, now: datetime, filters: PatientFilters, *, offset: int, limit: int) -> list[CaseRow]:
+    """One page of matching cases, most urgent first."""
+    statement, params = _statement(_PAGE, filters, now)
+    found = session.execute(statement, params | {"offset": offset, "limit": limit}).mappings()
+    return [_row(values, now) for values in found]
+
+
+def _row(values: Any, now: datetime) -> CaseRow:
+    return CaseRow(
+        case_id=values["case_id"],
+        family_name=values["family_name"],
+        given_name=values["given_name"],
+        mrn=values["mrn"],
+        birth_date=values["birth_date"],
+        birads=values["birads"],
+        finding_type=values["finding_type"],
+        pathway_name=values["pathway_name"],
+        pathway_version=values["pathway_version"],
+        case_status=values["case_status"],
+        step_kind=values["step_kind"],
+        step_laterality=values["step_laterality"],
+        step_due_at=values["step_due_at"],
+        step_target_at=values["step_target_at"],
+        booked_at=values["booked_at"],
+        task_title=values["task_title"],
+        task_due_at=values["task_due_at"],
+        open_tasks=values["open_tasks"],
+        alert_level=values["alert_level"],
+        alert_acknowledged=values["alert_status"] == "acknowledged",
+        snoozed_until=values["snoozed_until"],
+        last_contact_at=values["last_contact_at"],
+        last_contact_outcome=values["last_contact_outcome"],
+        navigator=values["navigator"],
+        navigator_name=values["navigator_name"],
+        now=now,
+    )
+
+
+def worklist_page(
+    session: Session, now: datetime, filters: PatientFilters, *, page: int, page_size: int
+) -> WorklistPage:
+    """The page asked for (clamped to 1..the last page), its rows and the capped count."""
+    total = count_cases(session, now, filters)
+    pages = max(1, ceil(total / page_size)) if total <= COUNT_CAP else MAX_PAGE
+    page = min(max(page, 1), pages)
+    rows = case_rows(session, now, filters, offset=(page - 1) * page_size, limit=page_size)
+    return WorklistPage(rows, total, page, pages, page_size)
