@@ -20,9 +20,9 @@ from sqlmodel import Session, select
 from tests.factories import seed_opening
 from tracking.cases.models import Case, OutsideFacility, Patient, PriorFilmRequest, Step
 from tracking.cases.opening import open_case
+from tracking.cases.queries import other_open_cases
 from tracking.centre_time import input_value
 from tracking.facilities.directory import FacilityEntry, add_facility
-from tracking.cases.queries import other_open_cases
 
 TABLES = ("patients", "cases", "case_events", "steps", "outside_facilities", "prior_film_requests", "case_runs")
 DIRECTORY_NAME = "Directory Breast Centre"
