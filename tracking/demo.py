@@ -362,14 +362,23 @@ def _facility_phones(session: Session, now: datetime) -> None:
 
 
 def _requested_now(session: Session, case_ids: list[int], now: datetime) -> None:
-    """The demo's clinical dates are in the past, but its run requests are made by this load, now.
+    """The demo's clinical dates are in the past, but its run requests and queued messages are made
+    by this load, now.
 
-    Otherwise every demo case would show a stalled run request until the runner's first pass.
+    Otherwise every demo case would show a stalled run request, and every film request a message
+    "still waiting to be sent", until the runner's and the outbox's first pass.
     """
+    from tracking.notify.models import Notification
+
     session.execute(
         update(CaseRun)
         .where(col(CaseRun.case_id).in_(case_ids), CaseRun.status == CaseRunStatus.pending, CaseRun.requested_at < now)
         .values(requested_at=now, next_attempt_at=now)
+    )
+    session.execute(
+        update(Notification)
+        .where(col(Notification.case_id).in_(case_ids), Notification.status == "pending", Notification.created_at < now)
+        .values(created_at=now, next_attempt_at=now)
     )
 
 

@@ -144,7 +144,7 @@ def test_an_unknown_facility_is_a_404_page(browser_for):
     response = browser.post_form("/facilities/999999", {"f999999-name": "X", "f999999-channel": "email",
                                                         "f999999-contact": "x@x.test"})  # fmt: skip
     assert response.status_code == 404 and "<h1>Not found</h1>" in response.text
-    assert browser.post_form("/facilities/99999999999", {}).status_code == 422
+    assert browser.post_form("/facilities/99999999999", {}).status_code == 404  # no such address
     assert browser.get("/facilities/1").status_code in (404, 405)
 
 

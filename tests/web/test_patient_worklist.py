@@ -22,8 +22,8 @@ from tests.factories import followup_case, missed_then_called_twice, seed_openin
 from tracking.alerts.service import acknowledge_alert
 from tracking.alerts.sweep import sweep_overdue
 from tracking.cases.opening import open_case
-from tracking.cases.patient_worklist import UNASSIGNED, end_of_today, lateness_bounds
-from tracking.cases.queries import LATENESS
+from tracking.cases.patient_worklist import UNASSIGNED, end_of_today
+from tracking.cases.queries import LATENESS, lateness_bounds
 from tracking.cases.recording import record_event
 from tracking.navigation.tasks import add_task
 from tracking.pathway.definition import all_step_titles
@@ -77,6 +77,8 @@ def cases(committed, users, clock, browser_for) -> Cases:
         add_task(session, many, "Call back about the biopsy date", NOW + timedelta(hours=2), actor="test", now=NOW)
         # as the runner would have: every run request made now, so no "outside work stalled" alert is raised
         session.execute(text("UPDATE case_runs SET requested_at = :now, next_attempt_at = :now"), {"now": NOW})
+        # ... and the outbox sent the film requests, so none is "still waiting to be sent"
+        session.execute(text("UPDATE notifications SET status = 'delivered', delivered_at = created_at"))
         sweep_overdue(session, NOW)
         alerts = {alert.case_id: alert for alert in session.exec(
             text("SELECT id, case_id FROM alerts WHERE status = 'open' AND kind = 'overdue_step'")).all()}  # fmt: skip

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
-from tracking.cases.queries import COUNT_CAP, LATENESS
+from tracking.cases.queries import COUNT_CAP, lateness_bounds
 from tracking.cases.windows import WINDOW_FIELDS, window_fields
 from tracking.centre_time import centre_zone, local
 from tracking.pathway.definition import Pathway, find_pathway
@@ -293,20 +293,6 @@ def end_of_today(now: datetime) -> datetime:
     """Midnight at the end of `now`'s day on the centre's clock."""
     today = (local(now) or now).date()
     return datetime.combine(today + timedelta(days=1), time(0), tzinfo=centre_zone())
-
-
-def lateness_bounds(lateness: str, now: datetime) -> tuple[datetime | None, datetime]:
-    """[low, high) of the due time for a LATENESS bucket (low None: no lower bound)."""
-    if lateness not in LATENESS:
-        raise ValueError(f"unknown lateness {lateness!r}")
-    day = timedelta(days=1)
-    return {
-        "overdue": (None, now),
-        "overdue_1_7": (now - 8 * day, now - day),
-        "overdue_8_30": (now - 31 * day, now - 8 * day),
-        "overdue_31_plus": (None, now - 31 * day),
-        "due_7": (now, now + 7 * day),
-    }[lateness]
 
 
 def _statement(template: str, filters: PatientFilters, now: datetime) -> tuple[Any, dict[str, Any]]:

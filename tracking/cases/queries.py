@@ -262,15 +262,22 @@ def _filter_conditions(filters: WorklistFilters, now: datetime) -> list:
     return conditions
 
 
-def _lateness(lateness: str, now: datetime) -> list:
+def lateness_bounds(lateness: str, now: datetime) -> tuple[datetime | None, datetime]:
+    """[low, high) of the due time for a LATENESS bucket (low None: no lower bound)."""
+    if lateness not in LATENESS:
+        raise ValueError(f"unknown lateness {lateness!r}")
     day = timedelta(days=1)
-    bounds = {
+    return {
         "overdue": (None, now),
         "overdue_1_7": (now - 8 * day, now - day),
         "overdue_8_30": (now - 31 * day, now - 8 * day),
         "overdue_31_plus": (None, now - 31 * day),
         "due_7": (now, now + 7 * day),
     }[lateness]
+
+
+def _lateness(lateness: str, now: datetime) -> list:
+    bounds = lateness_bounds(lateness, now)
     conditions = []
     if bounds[0] is not None:
         conditions.append(Step.due_at >= bounds[0])
