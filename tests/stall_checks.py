@@ -44,6 +44,13 @@ VIOLATIONS = text(
     -- alert would mean the harness is stuck (and it would hide a silent case).
     SELECT a.case_id, 'a run_stalled alert (the harness did not finish its run requests)'
     FROM alerts a WHERE a.kind = 'run_stalled' AND a.case_id = ANY(:ids)
+    UNION ALL
+    -- The worklist orders cases by this column (kept by triggers): it must be the earliest open step's due time.
+    SELECT c.id, 'next_step_due_at ' || coalesce(CAST(c.next_step_due_at AS text), 'null')
+                 || ' is not the due time of its earliest open step'
+    FROM cases c
+    WHERE c.id = ANY(:ids) AND c.next_step_due_at IS DISTINCT FROM (
+        SELECT min(s.due_at) FROM steps s WHERE s.case_id = c.id AND s.status IN ('pending', 'scheduled'))
     ORDER BY 1, 2
     """
 )

@@ -11,6 +11,12 @@ Reviewed by hand.
 - `case_notes`: append-only, like case_events (UPDATE, DELETE and TRUNCATE refused).
 - `navigator_tasks`: open, done or cancelled; closed_at exactly when not open; a partial index on
   open tasks by case and due time, read by the worklist and the stalled-case sweep.
+- `cases.next_step_due_at` (the earliest due time of the case's pending or scheduled steps) and
+  `cases.next_task_due_at` (of its open navigator tasks), kept by statement-level triggers on
+  `steps` and `navigator_tasks` (transition tables, so a COPY or a bulk UPDATE costs one
+  statement), so the patient worklist orders cases without visiting every case's steps. Every
+  write of steps already holds its case's row lock (record_event, open_case), so the trigger's
+  UPDATE of `cases` takes no new lock order. Backfilled here.
 
 Revision ID: 0009
 Revises: 0008
@@ -27,6 +33,42 @@ revision: str = "0009"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+
+NEXT_DUE_FUNCTION = """
+CREATE FUNCTION refresh_case_next_due() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    changed int[];
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        changed := ARRAY(SELECT DISTINCT case_id FROM new_rows);
+    ELSIF TG_OP = 'DELETE' THEN
+        changed := ARRAY(SELECT DISTINCT case_id FROM old_rows);
+    ELSE
+        changed := ARRAY(SELECT case_id FROM new_rows UNION SELECT case_id FROM old_rows);
+    END IF;
+    IF TG_TABLE_NAME = 'steps' THEN
+        UPDATE cases c SET next_step_due_at = found.due
+        FROM (SELECT ch.case_id, (SELECT min(s.due_at) FROM steps s
+                                  WHERE s.case_id = ch.case_id AND s.status IN ('pending', 'scheduled')) AS due
+              FROM unnest(changed) AS ch(case_id)) found
+        WHERE c.id = found.case_id AND c.next_step_due_at IS DISTINCT FROM found.due;
+    ELSE
+        UPDATE cases c SET next_task_due_at = found.due
+        FROM (SELECT ch.case_id, (SELECT min(t.due_at) FROM navigator_tasks t
+                                  WHERE t.case_id = ch.case_id AND t.status = 'open') AS due
+              FROM unnest(changed) AS ch(case_id)) found
+        WHERE c.id = found.case_id AND c.next_task_due_at IS DISTINCT FROM found.due;
+    END IF;
+    RETURN NULL;
+END $$
+"""
+NEXT_DUE_TABLES = ("steps", "navigator_tasks")
+TRANSITIONS = {
+    "INSERT": "NEW TABLE AS new_rows",
+    "UPDATE": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+    "DELETE": "OLD TABLE AS old_rows",
+}
 
 
 def upgrade() -> None:
@@ -101,8 +143,28 @@ def upgrade() -> None:
         postgresql_where=sa.text("status = 'open'"),
     )
 
+    op.add_column("cases", sa.Column("next_step_due_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("cases", sa.Column("next_task_due_at", sa.DateTime(timezone=True), nullable=True))
+    op.execute(
+        "UPDATE cases c SET next_step_due_at = n.due FROM (SELECT case_id, min(due_at) AS due FROM steps "
+        "WHERE status IN ('pending', 'scheduled') GROUP BY case_id) n WHERE n.case_id = c.id"
+    )
+    op.execute(NEXT_DUE_FUNCTION)
+    for table in NEXT_DUE_TABLES:
+        for operation, transition in TRANSITIONS.items():
+            op.execute(
+                f"CREATE TRIGGER {table}_next_due_{operation.lower()} AFTER {operation} ON {table} "
+                f"REFERENCING {transition} FOR EACH STATEMENT EXECUTE FUNCTION refresh_case_next_due()"
+            )
+
 
 def downgrade() -> None:
+    for table in NEXT_DUE_TABLES:
+        for operation in TRANSITIONS:
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_next_due_{operation.lower()} ON {table}")
+    op.execute("DROP FUNCTION IF EXISTS refresh_case_next_due()")
+    op.drop_column("cases", "next_task_due_at")
+    op.drop_column("cases", "next_step_due_at")
     op.drop_index(
         "ix_navigator_tasks_open_due", table_name="navigator_tasks", postgresql_where=sa.text("status = 'open'")
     )

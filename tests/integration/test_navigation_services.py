@@ -134,6 +134,12 @@ def test_tasks_open_and_close_once(session, now):
     with pytest.raises(NotFound):
         close_task(session, later.id, done=True, actor="nav", now=now, case_id=case_id + 1)
     assert [(t.id, t.status) for t in case_tasks(session, case_id)] == [(later.id, "open"), (sooner.id, "done")]
+    session.flush()
+    next_task = text("SELECT next_task_due_at FROM cases WHERE id = :id")
+    assert session.execute(next_task, {"id": case_id}).scalar() == later.due_at  # kept by the trigger
+    close_task(session, later.id, done=False, actor="nav", now=now + timedelta(days=1))
+    session.flush()
+    assert session.execute(next_task, {"id": case_id}).scalar() is None
 
 
 @pytest.mark.parametrize(

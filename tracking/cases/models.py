@@ -96,6 +96,10 @@ class Case(SQLModel, table=True):
     closed_at: datetime | None = moment(nullable=True)
     version: int = Field(default=1, nullable=False)
     navigator_id: int | None = Field(default=None, foreign_key="users.id", nullable=True, index=True)
+    # Kept by triggers on steps and navigator_tasks (migration 0009), never written by the application:
+    # the earliest due time of an open (pending or scheduled) step, and of an open navigator task.
+    next_step_due_at: datetime | None = moment(nullable=True)
+    next_task_due_at: datetime | None = moment(nullable=True)
 
     __table_args__ = (
         CheckConstraint(f"laterality IN ({check_values(Laterality)})", name="laterality"),

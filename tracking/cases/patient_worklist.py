@@ -1,10 +1,12 @@
 """The navigator's patient worklist: one row per open or lost case, most urgent first.
 
-One SQL statement builds the page (lateral joins pick each case's next open step, next open task,
-highest unresolved alert and last contact attempt); a second counts the matching cases, up to
-COUNT_CAP + 1. Urgency: cases with an overdue step and BI-RADS 4A-5 first, then other cases with an
-overdue step (most overdue first), then everything else by its next due time (nothing due last),
-ties by case id. The step list of `workup worklist` and the API stays in tracking/cases/queries.py.
+One SQL statement builds the page: the matching cases are ordered by the due times each case row
+keeps (triggers, migration 0009), and for the page's rows only, lateral joins pick the next open
+step, next open task, highest unresolved alert and last contact attempt; a second statement counts
+the matching cases, up to COUNT_CAP + 1. Urgency: cases with an overdue step and BI-RADS 4A-5
+first, then other cases with an overdue step (most overdue first), then everything else by its next
+due time (nothing due last), ties by case id. The step list of `workup worklist` and the API
+stays in tracking/cases/queries.py.
 """
 
 from __future__ import annotations
@@ -185,20 +187,36 @@ class WorklistPage:
         return self.total > COUNT_CAP
 
 
-# Each case with its next open step, next open task, open task count and highest unresolved alert.
-_CASES = """
-SELECT c.id AS case_id, c.status AS case_status, c.birads, c.finding_type, c.pathway_name, c.pathway_version,
+# The ordering keys come from the case row itself: `next_step_due_at` and `next_task_due_at` are
+# kept by triggers (migration 0009), so matching and ordering never visit every case's steps; the
+# details (which step, which task, the alert, the last contact) are joined for the page's rows only.
+_MATCHING = """
+SELECT c.id AS case_id,
+       CASE WHEN c.next_step_due_at < :now AND c.birads IN :suspicious THEN 0
+            WHEN c.next_step_due_at < :now THEN 1 ELSE 2 END AS urgency,
+       CASE WHEN c.next_step_due_at < :now THEN c.next_step_due_at END AS overdue_since,
+       least(c.next_step_due_at, c.next_task_due_at) AS next_due
+FROM cases c
+JOIN patients p ON p.id = c.patient_id
+LEFT JOIN users u ON u.id = c.navigator_id
+WHERE c.status IN ('open', 'lost_to_follow_up') {conditions}
+"""
+
+_ORDER = "urgency, overdue_since NULLS LAST, next_due NULLS LAST, case_id"
+
+_PAGE = f"""
+WITH shown AS ({_MATCHING} ORDER BY {_ORDER} OFFSET :offset LIMIT :limit)
+SELECT shown.urgency, shown.overdue_since, shown.next_due,
+       c.id AS case_id, c.status AS case_status, c.birads, c.finding_type, c.pathway_name, c.pathway_version,
        p.family_name, p.given_name, p.mrn, p.birth_date,
        u.username AS navigator, u.display_name AS navigator_name,
        nxt.kind AS step_kind, nxt.laterality AS step_laterality, nxt.due_at AS step_due_at,
        nxt.target_at AS step_target_at, nxt.scheduled_at AS booked_at,
        task.title AS task_title, task.due_at AS task_due_at, coalesce(task.open_tasks, 0) AS open_tasks,
        alert.level AS alert_level, alert.status AS alert_status, alert.snoozed_until,
-       CASE WHEN nxt.due_at < :now AND c.birads IN :suspicious THEN 0 WHEN nxt.due_at < :now THEN 1 ELSE 2 END
-         AS urgency,
-       CASE WHEN nxt.due_at < :now THEN nxt.due_at END AS overdue_since,
-       least(nxt.due_at, task.due_at) AS next_due
-FROM cases c
+       contact.occurred_at AS last_contact_at, contact.outcome AS last_contact_outcome
+FROM shown
+JOIN cases c ON c.id = shown.case_id
 JOIN patients p ON p.id = c.patient_id
 LEFT JOIN users u ON u.id = c.navigator_id
 LEFT JOIN LATERAL (
@@ -213,80 +231,75 @@ LEFT JOIN LATERAL (
   SELECT a.level, a.status, a.snoozed_until FROM alerts a
   WHERE a.case_id = c.id AND a.status <> 'resolved' ORDER BY a.level DESC, (a.status = 'open') DESC, a.id LIMIT 1
 ) alert ON true
-WHERE c.status IN ('open', 'lost_to_follow_up')
-"""
-
-_ORDER = "urgency, overdue_since NULLS LAST, next_due NULLS LAST, case_id"
-
-_PAGE = f"""
-WITH listed AS ({_CASES} {{inner}}),
-shown AS (SELECT * FROM listed WHERE true {{outer}} ORDER BY {_ORDER} OFFSET :offset LIMIT :limit)
-SELECT shown.*, contact.occurred_at AS last_contact_at, contact.outcome AS last_contact_outcome
-FROM shown
 LEFT JOIN LATERAL (
   SELECT e.occurred_at, e.payload->>'outcome' AS outcome FROM case_events e
-  WHERE e.case_id = shown.case_id AND e.kind = 'contact_attempt' ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1
+  WHERE e.case_id = c.id AND e.kind = 'contact_attempt' ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1
 ) contact ON true
 ORDER BY {_ORDER}
 """
 
 _COUNT = f"""
-WITH listed AS ({_CASES} {{inner}})
-SELECT count(*) FROM (SELECT 1 FROM listed WHERE true {{outer}} LIMIT :cap) matching
+SELECT count(*) FROM ({_MATCHING} LIMIT :cap) matching
 """
 
 
-def _conditions(filters: PatientFilters, now: datetime) -> tuple[str, str, dict[str, Any]]:
-    """The WHERE fragments on the case (inner) and on its computed columns (outer), and their values.
+def _conditions(filters: PatientFilters, now: datetime) -> tuple[str, dict[str, Any]]:
+    """The WHERE fragments on the case, its patient and navigator, and their values.
 
     Every value is a bound parameter; the fragments are fixed text chosen by which filters are set.
     """
-    inner: list[str] = []
-    outer: list[str] = []
+    conditions: list[str] = []
     params: dict[str, Any] = {}
     if filters.search:
         params["search"] = filters.search
-        inner.append(
+        conditions.append(
             "(strpos(lower(p.family_name || ', ' || p.given_name), lower(:search)) > 0"
             " OR starts_with(upper(p.mrn), upper(:search))"
-            " OR EXISTS (SELECT 1 FROM steps sa WHERE sa.case_id = c.id AND sa.accession_number = :search))"
+            " OR c.id IN (SELECT sa.case_id FROM steps sa WHERE sa.accession_number = :search))"
         )
     if filters.step_kind:
         params["step_kind"] = filters.step_kind
-        inner.append("EXISTS (SELECT 1 FROM steps sk WHERE sk.case_id = c.id AND sk.kind = :step_kind"
-                     " AND sk.status IN ('pending', 'scheduled'))")  # fmt: skip
+        conditions.append("EXISTS (SELECT 1 FROM steps sk WHERE sk.case_id = c.id AND sk.kind = :step_kind"
+                          " AND sk.status IN ('pending', 'scheduled'))")  # fmt: skip
     if filters.navigator == UNASSIGNED:
-        inner.append("c.navigator_id IS NULL")
+        conditions.append("c.navigator_id IS NULL")
     elif filters.navigator:
         params["navigator"] = filters.navigator
-        inner.append("u.username = :navigator")
+        conditions.append("u.username = :navigator")
     if filters.facility_id is not None:
         params["facility_id"] = filters.facility_id
-        inner.append("EXISTS (SELECT 1 FROM prior_film_requests pf WHERE pf.case_id = c.id"
-                     " AND pf.facility_id = :facility_id)")  # fmt: skip
+        conditions.append("EXISTS (SELECT 1 FROM prior_film_requests pf WHERE pf.case_id = c.id"
+                          " AND pf.facility_id = :facility_id)")  # fmt: skip
     if filters.birads:
         params["birads"] = list(filters.birads)
-        inner.append("c.birads IN :birads")
+        conditions.append("c.birads IN :birads")
     if filters.status:
         params["status"] = filters.status
-        inner.append("c.status = :status")
+        conditions.append("c.status = :status")
     if filters.alert:
         params["alert_statuses"] = ["open"] if filters.alert == "unacknowledged" else ["open", "acknowledged"]
-        inner.append("EXISTS (SELECT 1 FROM alerts aa WHERE aa.case_id = c.id AND aa.status IN :alert_statuses)")
-    if filters.task:
-        params["task_due_by"] = end_of_today(now) if filters.task == "due" else None
-        inner.append("EXISTS (SELECT 1 FROM navigator_tasks tt WHERE tt.case_id = c.id AND tt.status = 'open'"
-                     " AND (CAST(:task_due_by AS timestamptz) IS NULL OR tt.due_at < :task_due_by))")  # fmt: skip
+        conditions.append("EXISTS (SELECT 1 FROM alerts aa WHERE aa.case_id = c.id AND aa.status IN :alert_statuses)")
+    if filters.task == "due":
+        params["task_due_by"] = end_of_today(now)
+        conditions.append("c.next_task_due_at < :task_due_by")
+    elif filters.task:
+        conditions.append("c.next_task_due_at IS NOT NULL")
     if filters.lateness:
         low, high = lateness_bounds(filters.lateness, now)
-        column = "next_due" if filters.lateness == "due_7" else "overdue_since"
+        # due within 7 days: the next thing due (step or task); overdue buckets: the earliest overdue step
+        column = "least(c.next_step_due_at, c.next_task_due_at)" if filters.lateness == "due_7" else (
+            "c.next_step_due_at")  # fmt: skip
         params |= {"late_low": low, "late_high": high}
-        outer.append(f"{column} >= :late_low" if low is not None else f"{column} IS NOT NULL")
-        outer.append(f"{column} < :late_high")
+        if low is not None:
+            conditions.append(f"{column} >= :late_low")
+        conditions.append(f"{column} < :late_high")
     if filters.needs_action:
         params["horizon"] = now + timedelta(days=filters.due_within_days)
-        outer.append("(next_due < :horizon OR alert_level IS NOT NULL OR open_tasks > 0)")
-    return "".join(f" AND {item}" for item in inner), "".join(f" AND {item}" for item in outer), params
+        conditions.append(
+            "(least(c.next_step_due_at, c.next_task_due_at) < :horizon OR c.next_task_due_at IS NOT NULL"
+            " OR EXISTS (SELECT 1 FROM alerts an WHERE an.case_id = c.id AND an.status <> 'resolved'))"
+        )
+    return "".join(f" AND {item}" for item in conditions), params
 
 
 def end_of_today(now: datetime) -> datetime:
@@ -296,8 +309,8 @@ def end_of_today(now: datetime) -> datetime:
 
 
 def _statement(template: str, filters: PatientFilters, now: datetime) -> tuple[Any, dict[str, Any]]:
-    inner, outer, params = _conditions(filters, now)
-    statement = text(template.format(inner=inner, outer=outer)).bindparams(bindparam("suspicious", expanding=True))
+    conditions, params = _conditions(filters, now)
+    statement = text(template.format(conditions=conditions)).bindparams(bindparam("suspicious", expanding=True))
     for name, wanted in (("birads", filters.birads), ("alert_statuses", filters.alert)):
         if wanted:
             statement = statement.bindparams(bindparam(name, expanding=True))

@@ -16,17 +16,21 @@ from tracking.users.models import User
 from tracking.users.roles import Role
 
 _COUNTS = text("""
+WITH alerting AS (
+    SELECT case_id, count(*) AS alerts FROM alerts WHERE status = 'open' GROUP BY case_id
+), tasks AS (
+    SELECT case_id, count(*) AS due FROM navigator_tasks WHERE status = 'open' AND due_at < :today_end GROUP BY case_id
+)
 SELECT u.username, u.display_name,
        count(*) FILTER (WHERE c.status = 'open') AS open_cases,
        count(*) FILTER (WHERE c.status = 'lost_to_follow_up') AS lost_cases,
-       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM steps s WHERE s.case_id = c.id
-                                      AND s.status IN ('pending', 'scheduled') AND s.due_at < :now)) AS overdue_cases,
-       coalesce(sum((SELECT count(*) FROM alerts a WHERE a.case_id = c.id AND a.status = 'open')), 0)
-         AS unacknowledged_alerts,
-       coalesce(sum((SELECT count(*) FROM navigator_tasks t WHERE t.case_id = c.id AND t.status = 'open'
-                     AND t.due_at < :today_end)), 0) AS tasks_due
+       count(*) FILTER (WHERE c.next_step_due_at < :now) AS overdue_cases,
+       coalesce(sum(alerting.alerts), 0) AS unacknowledged_alerts,
+       coalesce(sum(tasks.due), 0) AS tasks_due
 FROM cases c
 LEFT JOIN users u ON u.id = c.navigator_id
+LEFT JOIN alerting ON alerting.case_id = c.id
+LEFT JOIN tasks ON tasks.case_id = c.id
 WHERE c.status IN ('open', 'lost_to_follow_up')
 GROUP BY u.username, u.display_name
 """)
