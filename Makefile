@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint typecheck bench bench-worklist clean chromium
+.PHONY: run test install lint typecheck bench bench-worklist clean chromium pango
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "breast-workup needs Python 3.11 or newer")'
@@ -30,8 +30,17 @@ chromium:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "make test: the browser tests need Chromium at /usr/bin/chromium (apt-get install chromium)" >&2; fi; }
 
+## pango: Debian's Pango for WeasyPrint (letters as PDF) and poppler-utils (pdftotext, read back by the letter tests),
+## installed with apt when missing and we are root
+PANGO_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils
+pango:
+	@{ command -v pdftotext >/dev/null 2>&1 && dpkg -s $(PANGO_PACKAGES) >/dev/null 2>&1; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(PANGO_PACKAGES); \
+	  else echo "make test: letters need Pango and their tests pdftotext (apt-get install $(PANGO_PACKAGES))" >&2; fi; }
+
 ## test: install and run the whole suite (real PostgreSQL; see tests/conftest.py)
-test: $(STAMP) chromium
+test: $(STAMP) chromium pango
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest ran no tests" >&2; exit 1; fi; exit $$status
 

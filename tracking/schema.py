@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from tracking.alerts.models import Alert
 from tracking.audit import AuditEntry
 from tracking.cases.models import Case, CaseEvent, OutsideFacility, Patient, PriorFilmRequest, Step
+from tracking.letters.models import Letter
 from tracking.navigation.models import CaseNote, NavigatorTask
 from tracking.notify.models import Notification
 from tracking.runs.models import CaseRun
@@ -19,6 +20,7 @@ __all__ = [
     "User",
     "UserSession",
     "CaseNote",
+    "Letter",
     "NavigatorTask",
     "CaseRun",
     "SchedulerJobRun",

@@ -32,6 +32,22 @@ class Settings(BaseSettings):
     actor: str = Field(default="cli", validation_alias="WORKUP_ACTOR")
     base_url: str = Field(default="http://127.0.0.1:8000", validation_alias="WORKUP_BASE_URL")
 
+    # Letters (tracking/letters): the templates a centre edits, and the letterhead on every letter.
+    letters_dir: Path = Field(default=REPO_ROOT / "config" / "letters", validation_alias="WORKUP_LETTERS_DIR")
+    centre_name: str = Field(
+        default="Riverside Breast Imaging Centre", min_length=1, max_length=200, validation_alias="WORKUP_CENTRE_NAME"
+    )
+    # Lines separated by newlines or semicolons: "100 Harbour Street; Springfield, MA 01101".
+    centre_address: str = Field(
+        default="100 Harbour Street; Springfield, MA 01101",
+        min_length=1,
+        max_length=500,
+        validation_alias="WORKUP_CENTRE_ADDRESS",
+    )
+    centre_phone: str = Field(
+        default="+1 (555) 010-0100", min_length=1, max_length=40, validation_alias="WORKUP_CENTRE_PHONE"
+    )
+
     # Outbound email (standard-library SMTP client).
     smtp_host: str = Field(default="127.0.0.1", validation_alias="WORKUP_SMTP_HOST")
     smtp_port: int = Field(default=25, validation_alias="WORKUP_SMTP_PORT")

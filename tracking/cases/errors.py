@@ -49,6 +49,12 @@ class PathwayChanged(WorkupError):
     exit_code = 6
 
 
+class LetterTemplateError(WorkupError):
+    """A letter template (config/letters) is missing or broken; the message names the file and line."""
+
+    exit_code = 6
+
+
 class IdempotencyKeyReused(WorkupError):
     """The idempotency key first came with a different request; the message names the key (exit 2, HTTP 422)."""
 
@@ -85,6 +91,7 @@ def _error_table() -> list[tuple[type[BaseException], ErrorKind]]:
         (IdempotencyKeyReused, ErrorKind(422, 2, "Idempotency key already used")),
         (InvalidInput, ErrorKind(422, 2, "Invalid input")),
         (PathwayChanged, ErrorKind(409, 6, "Pathway file changed in place")),
+        (LetterTemplateError, ErrorKind(500, 6, "Letter template error")),
         (ValidationError, ErrorKind(422, 2, "Invalid input")),
         (IntegrityError, ErrorKind(409, 6, "Refused by the database")),
         (DataError, ErrorKind(422, 2, "Invalid input")),  # a value the database cannot hold

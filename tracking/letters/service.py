@@ -1,0 +1,153 @@
+"""Produce a letter (render it and record it), render a recorded letter again, mark one sent.
+
+Each runs in the caller's transaction and is audited with ids only (tracking/audit.py): never the
+patient's name, never the letter's inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from tracking.audit import audit
+from tracking.cases.errors import InvalidInput, NotFound
+from tracking.cases.models import Case, Patient
+from tracking.letters.inputs import gather
+from tracking.letters.kinds import DEFAULT_CHANNEL, FACILITY_CHANNEL, RECIPIENT, LetterChannel, LetterKind, LetterStatus
+from tracking.letters.language import choose_language
+from tracking.letters.models import Letter
+from tracking.letters.templates import render_html, render_pdf
+from tracking.settings import Settings, get_settings
+
+
+def letter_kind(value: str) -> LetterKind:
+    try:
+        return LetterKind(value)
+    except ValueError:
+        known = ", ".join(kind.value for kind in LetterKind)
+        raise InvalidInput(f"unknown letter kind {value!r}; known: {known}") from None
+
+
+def letter_channel(value: str) -> LetterChannel:
+    try:
+        return LetterChannel(value)
+    except ValueError:
+        known = ", ".join(channel.value for channel in LetterChannel)
+        raise InvalidInput(f"unknown letter channel {value!r}; known: {known}") from None
+
+
+def render_letter(inputs: dict[str, Any], settings: Settings | None = None) -> bytes:
+    """The PDF for a letter's inputs (which name its kind and language)."""
+    letters_dir = (settings or get_settings()).letters_dir
+    return render_pdf(letters_dir, render_html(letters_dir, inputs))
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def produce_letter(
+    session: Session,
+    case_id: int,
+    kind: str,
+    *,
+    language: str | None = None,
+    actor: str,
+    now: datetime,
+    facility_id: int | None = None,
+    channel: str | None = None,
+    settings: Settings | None = None,
+) -> tuple[Letter, bytes]:
+    """Render the letter and record it (inputs and the PDF's SHA-256), in the caller's transaction.
+
+    The language is `language` when given, else the patient's preferred language for her letters
+    (English when no templates exist in it: `letter.inputs["language_fallback_from"]` says so), and
+    English for providers and facilities."""
+    settings = settings or get_settings()
+    letter_type = letter_kind(kind)
+    chosen_channel = letter_channel(channel) if channel is not None else None
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(f"case {case_id} does not exist")
+    patient = session.get(Patient, case.patient_id)
+    if patient is None:
+        raise NotFound(f"case {case_id} has no patient")
+    recipient = RECIPIENT[letter_type]
+    choice = choose_language(
+        settings.letters_dir, requested=language, preferred=patient.preferred_language, recipient=recipient
+    )
+    gathered = gather(session, case, patient, letter_type, choice.language, now, settings, facility_id=facility_id)
+    if choice.fallback_from:
+        gathered.inputs["language_fallback_from"] = choice.fallback_from
+    if chosen_channel is None:
+        chosen_channel = FACILITY_CHANNEL.get(gathered.facility_channel or "") or DEFAULT_CHANNEL.get(
+            recipient, LetterChannel.print_post
+        )
+    if chosen_channel is LetterChannel.print_post and recipient.value == "patient" and not patient.address:
+        raise InvalidInput(
+            f"case {case_id}: the patient has no postal address; add one before printing a letter to post"
+        )
+    pdf = render_letter(gathered.inputs, settings)
+    letter = Letter(
+        case_id=case_id,
+        kind=letter_type.value,
+        language=choice.language,
+        recipient_kind=recipient.value,
+        facility_id=gathered.facility_id,
+        step_id=gathered.step_id,
+        channel=chosen_channel.value,
+        status=LetterStatus.produced.value,
+        produced_by=actor,
+        produced_at=now,
+        inputs=gathered.inputs,
+        pdf_sha256=sha256(pdf),
+    )
+    session.add(letter)
+    session.flush()
+    audit(session, actor=actor, action="letter.produced", at=now, case_id=case_id, letter_id=letter.id,
+          kind=letter.kind, language=letter.language, channel=letter.channel)  # fmt: skip
+    return letter, pdf
+
+
+@dataclass(frozen=True)
+class Reprint:
+    letter: Letter
+    pdf: bytes
+    same_as_recorded: bool  # False: the templates or settings changed since; this copy differs
+
+
+def reprint_letter(
+    session: Session, letter_id: int, *, actor: str, now: datetime, settings: Settings | None = None
+) -> Reprint:
+    """Render a recorded letter again from its stored inputs and check the bytes against its hash. Audited."""
+    letter = session.get(Letter, letter_id)
+    if letter is None:
+        raise NotFound(f"letter {letter_id} does not exist")
+    pdf = render_letter(letter.inputs, settings)
+    same = sha256(pdf) == letter.pdf_sha256
+    audit(session, actor=actor, action="letter.reprinted", at=now, case_id=letter.case_id, letter_id=letter.id,
+          same_as_recorded=same)  # fmt: skip
+    return Reprint(letter, pdf, same)
+
+
+def mark_letter_sent(session: Session, letter_id: int, *, actor: str, now: datetime) -> Letter:
+    """Record that a produced letter went out (status, sent_at, sent_by only). Audited."""
+    letter = session.exec(
+        select(Letter).where(Letter.id == letter_id).with_for_update().execution_options(populate_existing=True)
+    ).first()
+    if letter is None:
+        raise NotFound(f"letter {letter_id} does not exist")
+    if letter.status == LetterStatus.sent:
+        raise InvalidInput(f"letter {letter_id} was already marked sent")
+    if now < letter.produced_at:
+        raise InvalidInput(f"letter {letter_id} cannot be sent before it was produced")
+    letter.status, letter.sent_at, letter.sent_by = LetterStatus.sent.value, now, actor
+    session.add(letter)
+    session.flush()
+    audit(session, actor=actor, action="letter.sent", at=now, case_id=letter.case_id, letter_id=letter.id,
+          channel=letter.channel)  # fmt: skip
+    return letter
