@@ -21,6 +21,11 @@ COPY flows ./flows
 COPY migrations ./migrations
 COPY config ./config
 
+# Pango and HarfBuzz for WeasyPrint (letters as PDF, tracking/letters/templates.py).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN pip install . \
     && rm -rf build ./*.egg-info \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin workup
