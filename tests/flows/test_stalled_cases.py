@@ -7,7 +7,6 @@ database: the check must not depend on how the case got there.
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -15,6 +14,7 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from tests.factories import BENIGN_MAG, seed_opening
+from tests.flows.test_sweep import sweep_concurrently
 from tracking.alerts.models import Alert
 from tracking.alerts.service import acknowledge_alert, list_alerts
 from tracking.alerts.sweep import sweep_overdue
@@ -165,24 +165,7 @@ def test_concurrent_sweeps_raise_one_stalled_alert_per_case(committed, now, conf
     with Session(committed) as session:
         cases = [stalled_case(session, now, mrn=f"STALL-RACE-{number}") for number in range(12)]
         session.commit()
-    barrier = threading.Barrier(4)
-    errors: list[Exception] = []
-
-    def run(hours: int) -> None:
-        try:
-            with Session(committed) as session:
-                barrier.wait(timeout=10)
-                sweep_overdue(session, now + timedelta(hours=hours))
-                session.commit()
-        except Exception as error:  # any failure fails the test below
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(hours,)) for hours in (1, 1, 1, 2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
+    assert sweep_concurrently(committed, [now + timedelta(hours=hours) for hours in (1, 1, 1, 2)]) == []
     with committed.connect() as connection:
         per_case = connection.execute(
             text(

@@ -25,6 +25,28 @@ CATCH_UP = text(
 DELIVERED = text("UPDATE notifications SET status = 'delivered', delivered_at = created_at WHERE status = 'pending'")
 
 
+def sweep_concurrently(engine, moments) -> list[Exception]:
+    """One sweep per moment, each in its own session and thread, released together; the errors they raised."""
+    barrier = threading.Barrier(len(moments))
+    errors: list[Exception] = []
+
+    def run(moment) -> None:
+        try:
+            with Session(engine) as session:
+                barrier.wait(timeout=10)
+                sweep_overdue(session, moment)
+                session.commit()
+        except Exception as error:  # any failure fails the calling test
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(moment,)) for moment in moments]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return errors
+
+
 def runner_caught_up(session: Session) -> None:
     """The case runner has run every request and the outbox has delivered what it queued: these tests
     are about overdue steps, not stalled runs or messages still waiting to be sent."""
@@ -104,24 +126,7 @@ def test_concurrent_sweeps_leave_one_unresolved_alert_per_step(committed, now, c
             open_case(session, seed_opening(mrn=f"RACE-{number}"), actor="nav", now=now - timedelta(days=number))
         runner_caught_up(session)
         session.commit()
-    barrier = threading.Barrier(4)
-    errors = []
-
-    def run(day):
-        try:
-            with Session(committed) as session:
-                barrier.wait(timeout=10)
-                sweep_overdue(session, now + timedelta(days=day))
-                session.commit()
-        except Exception as error:  # any failure fails the test below
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(day,)) for day in (16, 16, 16, 30)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
+    assert sweep_concurrently(committed, [now + timedelta(days=day) for day in (16, 16, 16, 30)]) == []
     with committed.connect() as connection:
         per_step = connection.execute(
             text("SELECT step_id, count(*) FROM alerts WHERE status <> 'resolved' GROUP BY step_id")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
 from math import ceil
 from typing import Any
 
@@ -111,8 +112,8 @@ class CaseRow:
     def snoozed(self) -> bool:
         return self.snoozed_until is not None and self.snoozed_until > self.now
 
-    @property
-    def _pathway(self) -> Pathway | None:
+    @cached_property
+    def _pathway(self) -> Pathway | None:  # read once per row: find_pathway looks through the folder
         try:
             return find_pathway(self.pathway_name, self.pathway_version)
         except LookupError:

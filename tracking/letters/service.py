@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from sqlmodel import Session, select
 
@@ -23,21 +24,23 @@ from tracking.letters.models import Letter
 from tracking.letters.templates import render_html, render_pdf
 from tracking.settings import Settings, get_settings
 
+Choice = TypeVar("Choice", bound=StrEnum)
+
+
+def _one_of(choices: type[Choice], value: str, what: str) -> Choice:
+    try:
+        return choices(value)
+    except ValueError:
+        known = ", ".join(choice.value for choice in choices)
+        raise InvalidInput(f"unknown {what} {value!r}; known: {known}") from None
+
 
 def letter_kind(value: str) -> LetterKind:
-    try:
-        return LetterKind(value)
-    except ValueError:
-        known = ", ".join(kind.value for kind in LetterKind)
-        raise InvalidInput(f"unknown letter kind {value!r}; known: {known}") from None
+    return _one_of(LetterKind, value, "letter kind")
 
 
 def letter_channel(value: str) -> LetterChannel:
-    try:
-        return LetterChannel(value)
-    except ValueError:
-        known = ", ".join(channel.value for channel in LetterChannel)
-        raise InvalidInput(f"unknown letter channel {value!r}; known: {known}") from None
+    return _one_of(LetterChannel, value, "letter channel")
 
 
 def render_letter(inputs: dict[str, Any], settings: Settings | None = None) -> bytes:

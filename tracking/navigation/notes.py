@@ -10,7 +10,7 @@ from tracking.audit import audit
 from tracking.cases.errors import InvalidInput, NotFound
 from tracking.cases.models import Case
 from tracking.navigation.models import NOTE_MAX_LENGTH, CaseNote
-from tracking.pathway.fields import free_text
+from tracking.pathway.fields import bounded_text
 
 
 def add_note(session: Session, case_id: int, body: str, *, actor: str, now: datetime) -> CaseNote:
@@ -18,12 +18,7 @@ def add_note(session: Session, case_id: int, body: str, *, actor: str, now: date
     text = body.replace("\r\n", "\n").strip()
     if not text:
         raise InvalidInput("the note is empty; write what the next person should know")
-    if len(text) > NOTE_MAX_LENGTH:
-        raise InvalidInput(f"the note may be at most {NOTE_MAX_LENGTH} characters (got {len(text)})")
-    try:
-        free_text(text)
-    except ValueError as error:
-        raise InvalidInput(f"the note {error}") from None
+    bounded_text(text, what="the note", max_length=NOTE_MAX_LENGTH)
     if session.get(Case, case_id) is None:
         raise NotFound(f"case {case_id} does not exist")
     note = CaseNote(case_id=case_id, author=actor, body=text, created_at=now)

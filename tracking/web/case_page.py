@@ -18,14 +18,15 @@ from tracking.navigation.notes import case_notes
 from tracking.navigation.tasks import case_tasks
 from tracking.notify.models import Notification
 from tracking.pathway.definition import EventRule, Pathway, find_pathway
+from tracking.pathway.vocabulary import OPEN_STEP_STATUSES
 from tracking.runs.models import CaseRun
 from tracking.users.models import User
 from tracking.users.roles import ASSIGN, MANAGE_ALERTS, NAVIGATE, Role, may_record_any
 from tracking.users.service import Signed
 from tracking.web.contact_view import how_to_reach, language_options, phone_rows, stored_values
 from tracking.web.deliveries import prior_film_deliveries
-from tracking.web.event_forms import OPEN_STEP_STATUSES, field_widgets, group_events, recordable_events, words
-from tracking.web.presenters import lateness, side, step_title
+from tracking.web.event_forms import field_widgets, group_events, recordable_events
+from tracking.web.presenters import lateness, side, step_title, words
 from tracking.web.timeline import case_timeline, system_timeline
 
 SAVED = {

@@ -18,15 +18,9 @@ from tracking.pathway.decision import Refusal
 from tracking.pathway.definition import EventRule, Pathway
 from tracking.pathway.fields import field_bounds
 from tracking.users.roles import may_record
+from tracking.web.presenters import words
 
-OPEN_STEP_STATUSES = ("pending", "scheduled")
-# Choice values whose words are not just the value with spaces.
-CHOICE_WORDS = {"left_message": "left voicemail or message"}
 FIELD_LABELS = {"facility_id": "facility", "scheduled_for": "appointment date and time"}
-
-
-def words(value: object) -> str:
-    return CHOICE_WORDS.get(str(value), str(value).replace("_", " "))
 
 
 def recordable_events(pathway: Pathway, role: str, case_status: str | None = None) -> list[EventRule]:

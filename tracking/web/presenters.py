@@ -34,3 +34,12 @@ def step_title(pathway, kind: str) -> str:
 
 def side(laterality: str | None) -> str:
     return {"left": "Left", "right": "Right", "bilateral": "Both"}.get(laterality or "", "")
+
+
+# Choice values whose words are not just the value with spaces.
+CHOICE_WORDS = {"left_message": "left voicemail or message"}
+
+
+def words(value: object) -> str:
+    """A choice value or kind as a navigator reads it."""
+    return CHOICE_WORDS.get(str(value), str(value).replace("_", " "))

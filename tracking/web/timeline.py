@@ -18,9 +18,9 @@ from tracking.cases.queries import CaseHistory
 from tracking.centre_time import shown_moment
 from tracking.pathway.definition import Pathway
 from tracking.pathway.fields import FieldRefused, parse_moment
+from tracking.web.presenters import words
 
 DELIVERY_STATE = {"delivered": "sent", "pending": "waiting to send", "dead": "FAILED: not delivered"}
-CHOICE_WORDS = {"left_message": "left voicemail or message"}
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,6 @@ class Entry:
     detail: str = ""
     who: str = ""
     warnings: tuple[str, ...] = field(default_factory=tuple)
-
-
-def words(value: object) -> str:
-    return CHOICE_WORDS.get(str(value), str(value).replace("_", " "))
 
 
 def case_timeline(history: CaseHistory, pathway: Pathway, *, notes: Iterable[Any] = (), tasks: Iterable[Any] = (),
