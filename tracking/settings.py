@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     smtp_password: str | None = Field(default=None, validation_alias="WORKUP_SMTP_PASSWORD")
     smtp_timeout_seconds: float = Field(default=10.0, validation_alias="WORKUP_SMTP_TIMEOUT_SECONDS")
     mail_from: str = Field(default="breast-workup@localhost", validation_alias="WORKUP_MAIL_FROM")
+    # Extra certificate authorities (a PEM file) trusted when verifying the SMTP server's certificate.
+    smtp_ca_file: Path | None = Field(default=None, validation_alias="WORKUP_SMTP_CA_FILE")
+    # Letters by fax go through an email-to-fax gateway: "{number}@fax.example.org", the number's digits substituted.
+    fax_gateway: str | None = Field(default=None, validation_alias="WORKUP_FAX_GATEWAY")
 
     # Who hears about what. Empty means "not configured": alerts still show in the CLI and pages.
     navigator_email: str | None = Field(default=None, validation_alias="WORKUP_NAVIGATOR_EMAIL")
@@ -138,6 +142,29 @@ class Settings(BaseSettings):
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
         return _setting_checked(lambda: validate_webhook_url(str(value), what=""))
+
+    @field_validator("smtp_ca_file", mode="before")
+    @classmethod
+    def _ca_file_setting(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        import ssl
+
+        try:
+            ssl.create_default_context().load_verify_locations(cafile=str(value))
+        except (OSError, ValueError) as error:  # missing, unreadable, or not PEM certificates
+            message = f"{value!r} is not a readable file of PEM certificates ({type(error).__name__})"
+            raise PydanticCustomError("invalid_setting", "{message}", {"message": message}) from None
+        return value
+
+    @field_validator("fax_gateway", mode="before")
+    @classmethod
+    def _fax_gateway_setting(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        from tracking.notify.fax import validate_gateway
+
+        return _setting_checked(lambda: validate_gateway(str(value)))
 
     @field_validator("timezone", mode="before")
     @classmethod

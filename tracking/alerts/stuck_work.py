@@ -34,6 +34,8 @@ CASE_ALERT_NOTICES = tuple(f"{kind}_alert" for kind in CASE_ALERTS)
 # Messages to the patient (facility-bound ones are found by their facility): still unsent after the
 # delay, each raises a delivery alert on its case. Notices to navigators wait without one.
 PATIENT_MESSAGES = ("contact_letter", "followup_reminder")
+# Letters going out by email or fax (tracking/letters/sending.py), to a facility or a provider: alike.
+LETTERS = ("letter",)
 
 STUCK = text(
     f"""
@@ -125,7 +127,7 @@ def sweep_stuck_work(session: Session, now: datetime, *, settings: Settings | No
         "quiet_kinds": list(CASE_ALERT_NOTICES),
         "stalled_after": settings.run_stalled_after_minutes,
         "delayed_after": settings.delivery_delayed_after_minutes,
-        "patient_kinds": list(PATIENT_MESSAGES),
+        "patient_kinds": list(PATIENT_MESSAGES + LETTERS),
     }
     return StuckWorkReport(*session.execute(STUCK, params).one())
 

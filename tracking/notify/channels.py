@@ -20,9 +20,29 @@ class DeliveryFailed(Exception):
     """The message was not delivered. `outage` says whether the receiver was away (retry without
     counting) or refused it (counts toward dead-letter)."""
 
-    def __init__(self, reason: str, *, outage: bool):
+    def __init__(self, reason: str, *, outage: bool, final: bool = False):
         super().__init__(reason)
         self.outage = outage
+        self.final = final  # trying again cannot help until someone acts: dead-letter at once
+
+
+PLAIN_SMTP_REFUSAL = (
+    "refused to send patient data over plain SMTP: set WORKUP_SMTP_STARTTLS=true (STARTTLS) or "
+    "WORKUP_SMTP_SSL=true (implicit TLS); WORKUP_SMTP_CA_FILE names a CA to trust for the server's certificate"
+)
+
+
+def plain_smtp(settings: Settings) -> bool:
+    """Whether the SMTP settings would send in clear text (neither STARTTLS nor implicit TLS)."""
+    return not (settings.smtp_starttls or settings.smtp_ssl)
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext:
+    """Verifies the server's certificate and name, against the system's CAs and WORKUP_SMTP_CA_FILE."""
+    context = ssl.create_default_context()
+    if settings.smtp_ca_file is not None:
+        context.load_verify_locations(cafile=str(settings.smtp_ca_file))
+    return context
 
 
 def message_id(dedupe_key: str) -> str:
@@ -39,19 +59,28 @@ def send_email(settings: Settings, recipient: str, message: Message, dedupe_key:
         email["Date"] = formatdate(localtime=False)
         email["Message-ID"] = message_id(dedupe_key)  # lets receivers drop a redelivery after a crash
         email.set_content(message.body)
+        for attachment in message.attachments:
+            email.add_attachment(attachment.content, maintype=attachment.maintype, subtype=attachment.subtype,
+                                 filename=attachment.filename)  # fmt: skip
     except (ValueError, TypeError) as error:  # e.g. a line break in an address
         raise DeliveryFailed(f"cannot build the email: {type(error).__name__}: {error}", outage=False) from None
+    if message.phi and plain_smtp(settings):
+        raise DeliveryFailed(PLAIN_SMTP_REFUSAL, outage=False, final=True)
     try:
         if settings.smtp_ssl:
             client = smtplib.SMTP_SSL(
                 settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_seconds,
-                context=ssl.create_default_context(),
+                context=tls_context(settings),
             )  # fmt: skip
         else:
             client = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_seconds)
         with client:
             if settings.smtp_starttls and not settings.smtp_ssl:
-                client.starttls(context=ssl.create_default_context())
+                try:
+                    client.starttls(context=tls_context(settings))
+                except smtplib.SMTPNotSupportedError:  # never fall back to clear text
+                    raise DeliveryFailed(f"{where}: the server does not offer STARTTLS (WORKUP_SMTP_STARTTLS=true)",
+                                         outage=False) from None  # fmt: skip
             if settings.smtp_user:
                 client.login(settings.smtp_user, settings.smtp_password or "")
             client.send_message(email)

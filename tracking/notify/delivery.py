@@ -9,8 +9,10 @@ that row. A receiver that is away (SMTP server down, webhook timing out or answe
 the row wait and try again without counting toward the dead letter, and the rest of the pass
 skips that receiver. A receiver that refuses (bad address, 4xx, 5xx SMTP reply) or a message that
 cannot be built counts a failure; after WORKUP_DELIVERY_MAX_ATTEMPTS failures the row is
-dead-lettered and the sweep raises a delivery_failed alert on its case. Only the database itself
-being away stops the pass, because then nothing can be recorded.
+dead-lettered and the sweep raises a delivery_failed alert on its case. A refusal no retry can cure
+(a letter whose PDF no longer matches its record, patient data with plain SMTP configured)
+dead-letters the row at once. Only the database itself being away stops the pass, because then
+nothing can be recorded.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from tracking.letters.delivery import LETTER_NOTIFICATION, deliver_letter
 from tracking.logs import scrub
 from tracking.notify.channels import DeliveryFailed, send_email, send_webhook
 from tracking.notify.contacts import InvalidContact, validate_email, validate_webhook_url
@@ -100,14 +103,17 @@ def _attempt(
     notification.attempts += 1
     try:
         _check_address(notification)
-        with session.begin_nested():
-            message = render(session, notification)
-        if notification.channel == "email":
-            send_email(settings, notification.recipient, message, notification.dedupe_key)
+        if notification.kind == LETTER_NOTIFICATION:  # a PDF letter: re-rendered, checked, marked sent
+            deliver_letter(session, notification, now, settings)
         else:
-            send_webhook(settings, notification.recipient, message, notification.dedupe_key)
+            with session.begin_nested():
+                message = render(session, notification)
+            if notification.channel == "email":
+                send_email(settings, notification.recipient, message, notification.dedupe_key)
+            else:
+                send_webhook(settings, notification.recipient, message, notification.dedupe_key)
     except DeliveryFailed as failure:
-        _failed(notification, now, settings, report, away, str(failure), outage=failure.outage)
+        _failed(notification, now, settings, report, away, str(failure), outage=failure.outage, final=failure.final)
     except Exception as error:
         if is_outage(error):
             raise  # the database is away: nothing can be recorded; the lock goes with the connection
@@ -140,6 +146,7 @@ def _failed(
     reason: str,
     *,
     outage: bool,
+    final: bool = False,
 ) -> None:
     notification.last_error = scrub(("receiver away: " if outage else "") + reason)[:1000]
     if outage:
@@ -151,7 +158,7 @@ def _failed(
         report.waiting += 1
         return
     notification.failures += 1
-    if notification.failures >= settings.delivery_max_attempts:
+    if final or notification.failures >= settings.delivery_max_attempts:
         notification.status = NotificationStatus.dead
         report.dead += 1
         log.warning("notification %s (%s, case %s) dead-lettered", notification.id, notification.kind,

@@ -34,10 +34,21 @@ SUBJECTS = {
 
 
 @dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    maintype: str = "application"
+    subtype: str = "pdf"
+
+
+@dataclass(frozen=True)
 class Message:
     subject: str
     body: str
     webhook_payload: dict[str, Any]
+    attachments: tuple[Attachment, ...] = ()
+    # Carries patient data (a letter): sent only over STARTTLS or implicit TLS, never over plain SMTP.
+    phi: bool = False
 
 
 def words(value: Any) -> str:

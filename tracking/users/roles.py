@@ -27,6 +27,7 @@ OPERATIONS = frozenset({Role.ops, Role.admin})  # the operations page: pipelines
 NAVIGATE = frozenset({Role.navigator})  # calls, notes, tasks and the patient's contact details
 FACILITIES = frozenset({Role.navigator, Role.admin})  # keep the facility directory
 RECORD_EVENTS = frozenset({Role.navigator, Role.radiologist})  # some events; the pathway file says which
+SEND_LETTERS = frozenset({Role.navigator})  # letters to providers and facilities by fax or email
 
 
 def may_record(role: str, event_kind: str, pathway: Pathway) -> bool:
@@ -80,6 +81,7 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/screening"): READ,
     ("GET", "/api/alerts"): READ,
     ("POST", "/api/alerts/{alert_id}/ack"): MANAGE_ALERTS,
+    ("POST", "/api/letters/{letter_id}/send"): SEND_LETTERS,
 }
 
 

@@ -22,6 +22,7 @@ def create_app() -> FastAPI:
     from tracking.logs import install as install_log_scrubber
     from tracking.web import (
         api,
+        api_letter_sending,
         routes_audit,
         routes_auth,
         routes_case,
@@ -49,6 +50,7 @@ def create_app() -> FastAPI:
         routes_audit,
         routes_team,
         api,
+        api_letter_sending,
     ):
         app.include_router(module.router)
 
