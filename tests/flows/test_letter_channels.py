@@ -118,7 +118,9 @@ def test_fax_to_a_facility_goes_to_the_gateway_over_starttls(committed, case_id,
     assert deliver_due(committed, moment + timedelta(days=1)).delivered == 0  # never twice
     assert len(mail.received) == 1
     with committed.connect() as connection:
-        actions = connection.execute(text("SELECT action, actor FROM audit_log WHERE action LIKE 'letter.%' ORDER BY id"))
+        actions = connection.execute(
+            text("SELECT action, actor FROM audit_log WHERE action LIKE 'letter.%' ORDER BY id")
+        )
         assert [tuple(row) for row in actions] == [
             ("letter.produced", "nav"), ("letter.send_queued", "nav"), ("letter.sent", "system:delivery")
         ]  # fmt: skip
@@ -279,3 +281,17 @@ def test_a_letter_marked_sent_by_hand_while_queued_is_not_sent_again(committed, 
     assert deliver_due(committed, NOW + timedelta(minutes=1)).dead == 1
     assert "already marked sent by nav" in letter_notification(committed).last_error
     assert mail.received == []
+
+
+def test_a_server_without_starttls_is_refused_never_used_in_clear(committed, case_id, mail, configure, test_ca):
+    letter_id = produce(committed, case_id, "prior_film_request")
+    queue(committed, letter_id)
+    plain = TLSMailSink(free_port(), test_ca, "plain")  # offers no STARTTLS
+    plain.start()
+    try:
+        configure(WORKUP_SMTP_PORT=plain.port)  # WORKUP_SMTP_STARTTLS is still true
+        assert deliver_due(committed, NOW + timedelta(minutes=1)).retrying == 1  # counts: a configuration to fix
+    finally:
+        plain.stop()
+    assert plain.received == [] and "does not offer STARTTLS" in letter_notification(committed).last_error
+    assert letter_row(committed, letter_id).status == "produced"

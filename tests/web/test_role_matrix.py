@@ -87,6 +87,7 @@ def calls(app, targets) -> list[tuple[str, str, str, tuple | None]]:
         "alert_id": [targets["alert"]],
         "task_id": [targets["task"]],
         "facility_id": [targets["facility"]],
+        "letter_id": [987654],  # no such letter: an allowed role gets 404, the others 403
         "name": list(EXPORTS),
     }
     result = []
