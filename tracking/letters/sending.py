@@ -74,7 +74,7 @@ def send_letter(
     _check_sendable(letter)
     if plain_smtp(settings):
         raise SendRefused(f"letter {letter_id} was not queued: {PLAIN_SMTP_REFUSAL}")
-    queued = _queued(session, letter_id, NotificationStatus.pending)
+    queued = _pending_delivery(session, letter_id)
     if queued is not None:
         raise InvalidInput(
             f"letter {letter_id} is already queued for delivery (notification {queued.id}); it is marked sent "
@@ -99,7 +99,7 @@ def send_letter(
         )
     audit(session, actor=actor, action="letter.send_queued", at=now, case_id=letter.case_id, letter_id=letter_id,
           notification_id=notification.id, channel=letter.channel)  # fmt: skip
-    return QueuedLetter(letter_id, letter.case_id, notification.id, letter.channel, address)
+    return QueuedLetter(letter_id, letter.case_id, int(notification.id or 0), letter.channel, address)
 
 
 def _check_sendable(letter: Letter) -> None:
@@ -148,13 +148,14 @@ def _recorded_contact(session: Session, letter: Letter) -> str | None:
     return facility.contact if facility is not None and facility.channel == letter.channel else None
 
 
-def _queued(session: Session, letter_id: int, status: str) -> Notification | None:
+def _pending_delivery(session: Session, letter_id: int) -> Notification | None:
+    """The letter's delivery still waiting in the outbox, if any."""
     return session.exec(
         select(Notification)
         .where(
             Notification.kind == LETTER_NOTIFICATION,
-            Notification.status == status,
+            Notification.status == NotificationStatus.pending,
             col(Notification.payload)["letter_id"].as_integer() == letter_id,
-        )  # fmt: skip
+        )
         .order_by(col(Notification.id))
     ).first()
