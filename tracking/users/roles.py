@@ -27,6 +27,7 @@ OPERATIONS = frozenset({Role.ops, Role.admin})  # the operations page: pipelines
 NAVIGATE = frozenset({Role.navigator})  # calls, notes, tasks and the patient's contact details
 FACILITIES = frozenset({Role.navigator, Role.admin})  # keep the facility directory
 RECORD_EVENTS = frozenset({Role.navigator, Role.radiologist})  # some events; the pathway file says which
+HL7_MESSAGES = frozenset({Role.navigator, Role.ops, Role.admin})  # the HL7 message log (no message content)
 
 
 def may_record(role: str, event_kind: str, pathway: Pathway) -> bool:
@@ -73,6 +74,7 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/ops/export/{name}.csv"): EXPORT,
     ("GET", "/audit"): ADMINISTER,
     ("GET", "/audit.csv"): ADMINISTER,
+    ("GET", "/hl7/messages"): HL7_MESSAGES,
     ("POST", "/api/cases"): OPEN_CASES,
     ("GET", "/api/cases/{case_id}"): READ,
     ("POST", "/api/cases/{case_id}/events"): RECORD_EVENTS,
