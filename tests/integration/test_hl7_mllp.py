@@ -198,3 +198,31 @@ def test_workup_hl7_listen_serves_until_sigterm(database_url, committed):
             process.kill()
     with committed.connect() as connection:
         assert connection.execute(text("SELECT control_id FROM hl7_messages")).scalars().all() == ["M-CLI"]
+
+
+def test_workup_serve_starts_the_listener_when_a_port_is_set_and_stops_it_with_itself(database_url, committed):
+    web_port, hl7_port = _free_port(), _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "WORKUP_SCHEDULER_ENABLED": "false",
+           "WORKUP_HL7_PORT": str(hl7_port)}  # fmt: skip
+    process = subprocess.Popen([WORKUP, "serve", "--port", str(web_port)], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        wait_until(lambda: _accepts(("127.0.0.1", hl7_port)) or process.poll() is not None, "the HL7 port to open")
+        assert process.poll() is None, process.stdout.read()
+        with MllpClient(("127.0.0.1", hl7_port)) as client:
+            ack = parse_ack(client.exchange(message("M-SERVE")))
+        assert (ack["MSA.F1"], ack["MSA.F2"]) == ("AA", "M-SERVE")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        output = process.stdout.read()
+        assert f"Listening for HL7 over MLLP on 127.0.0.1:{hl7_port}" in output and "Traceback" not in output
+        assert not _accepts(("127.0.0.1", hl7_port)), "the listener stopped with serve"
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
