@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from tracking.db import DatabaseUnavailable, get_engine, session_scope
 from tracking.hl7.ack import AckCode
 from tracking.hl7.intake import Receipt, receive_message
 from tracking.hl7.interpretation import MessageOutcome
-from tracking.hl7.log import LogFilters, list_messages
+from tracking.hl7.log import LogFilters, is_message_type, is_sender, list_messages
 from tracking.logs import install as install_log_scrubber
 
 app = typer.Typer(help="HL7 v2 from the RIS: the MLLP listener, file imports, the message log.", no_args_is_help=True)
@@ -63,6 +64,7 @@ def import_files(
     could not be stored (AE: import the file again; messages already stored are found as duplicates)."""
     from tracking.hl7.files import split_messages
 
+    logging.getLogger("tracking.hl7").setLevel(logging.ERROR)  # each message's outcome is printed below
     # Every file is read and split before the first message is received: a bad file changes nothing.
     batches = [(path, split_messages(_read(path), name=str(path))) for path in files]
     engine = get_engine()
@@ -124,10 +126,15 @@ def messages(
     limit: int = typer.Option(50, "--limit", min=1, max=10_000),
 ) -> None:
     """The message log, newest first: ids, sender, control id, type, when, outcome, detail, case (never content)."""
+    message_type, sender = (message_type or "").strip(), (sender or "").strip()
+    if message_type and not is_message_type(message_type):
+        raise InvalidInput(f"--type {message_type[:40]!r} is not a message type such as ORU or ORU^R01")
+    if not is_sender(sender):
+        raise InvalidInput("--sender takes a sender such as RIS^NORTHSIDE (no control characters, 201 at most)")
     filters = LogFilters(
         outcome=outcome_choice(outcome),
-        message_type=(message_type or "").strip() or None,
-        sender=(sender or "").strip() or None,
+        message_type=message_type or None,
+        sender=sender or None,
         since=typed_moment(since, what="--since", default_time=time(0, 0)) if since else None,
     )
     with session_scope() as session:

@@ -6,6 +6,7 @@ Listing is audited like every list view, with the case ids it showed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -18,6 +19,18 @@ from tracking.hl7.interpretation import MessageOutcome
 from tracking.hl7.models import HL7Message
 
 MAX_LIMIT = 10_000
+MESSAGE_TYPE = re.compile(r"[A-Za-z0-9]{1,20}(\^[A-Za-z0-9]{1,20})?")
+SENDER_MAX = 201
+
+
+def is_message_type(value: str) -> bool:
+    """ "ORU" or "ORU^R01": what the type filter takes."""
+    return MESSAGE_TYPE.fullmatch(value) is not None
+
+
+def is_sender(value: str) -> bool:
+    """What a sender filter can be: at most SENDER_MAX characters, none of them control characters."""
+    return len(value) <= SENDER_MAX and not re.search(r"[\x00-\x1f\x7f]", value)
 
 
 @dataclass(frozen=True)

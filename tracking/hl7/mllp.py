@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from hl7.mllp import HL7StreamReader, HL7StreamWriter, InvalidBlockError, start_hl7_server
 from sqlalchemy import Engine
 
+from tracking.cases.errors import InvalidInput
 from tracking.hl7.ack import AckCode, acknowledgement
 from tracking.hl7.decoding import Problem
 from tracking.hl7.intake import Interpreter, receive
@@ -70,7 +71,10 @@ class Listener:
 
     async def start(self) -> tuple[str, int]:
         """Listen; the address actually bound (port 0 picks a free one)."""
-        self._server = await start_hl7_server(self._connected, self.host, self.port, limit=self.max_message_bytes)
+        try:
+            self._server = await start_hl7_server(self._connected, self.host, self.port, limit=self.max_message_bytes)
+        except OSError as error:  # the port is taken, the address is not this machine's
+            raise InvalidInput(f"cannot listen for HL7 on {self.host}:{self.port}: {error.strerror or error}") from None
         host, port = self._server.sockets[0].getsockname()[:2]
         log.info("HL7 MLLP listener on %s:%s", host, port)
         return host, port

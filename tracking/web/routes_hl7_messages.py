@@ -8,7 +8,6 @@ the sender, the outcome and its detail only. Each view is audited with the case 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from math import ceil
@@ -21,7 +20,7 @@ from tracking.cases.errors import InvalidInput
 from tracking.cases.queries import COUNT_CAP
 from tracking.centre_time import typed_moment
 from tracking.hl7.interpretation import MessageOutcome
-from tracking.hl7.log import LogFilters, list_messages
+from tracking.hl7.log import LogFilters, is_message_type, is_sender, list_messages
 from tracking.users.roles import HL7_MESSAGES
 from tracking.web.deps import NowDep, SessionDep, require
 from tracking.web.templating import page
@@ -36,8 +35,6 @@ OUTCOMES = {
     "rejected": "Rejected",
 }
 OUTCOME_BADGES = {"applied": "later", "queued": "soon", "ignored": "", "rejected": "late"}
-MESSAGE_TYPE = re.compile(r"[A-Za-z0-9]{1,20}(\^[A-Za-z0-9]{1,20})?")
-SENDER_MAX = 201
 
 
 @dataclass
@@ -75,12 +72,12 @@ def read_query(params: QueryParams) -> LogQuery:
         outcome = ""
     chosen["outcome"] = outcome
     message_type = last_value(params, "type").upper()
-    if message_type and not MESSAGE_TYPE.fullmatch(message_type):
+    if message_type and not is_message_type(message_type):
         messages.append(f"'{shown(message_type)}' is not a message type such as ORU or ORU^R01; showing every type.")
         message_type = ""
     chosen["type"] = message_type
     sender = last_value(params, "sender")
-    if len(sender) > SENDER_MAX or re.search(r"[\x00-\x1f\x7f]", sender):
+    if not is_sender(sender):
         messages.append(f"The sender '{shown(sender)}' cannot be a sender's name; showing every sender.")
         sender = ""
     chosen["sender"] = sender
