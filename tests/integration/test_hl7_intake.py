@@ -111,6 +111,20 @@ class HeldInterpreter(FakeInterpreter):
         return result
 
 
+def deliver_twice_at_once(engine, held: HeldInterpreter, deliver) -> None:
+    """deliver("first") until the interpreter holds its transaction open, deliver("second") until it waits
+    on the first's row, then let both finish."""
+    first = threading.Thread(target=deliver, args=("first",))
+    first.start()
+    assert held.entered.wait(timeout=20)
+    second = threading.Thread(target=deliver, args=("second",))
+    second.start()
+    wait_until(lambda: waiting_on_a_lock(engine), "the second delivery to wait on the first's row")
+    held.release.set()
+    first.join(timeout=30)
+    second.join(timeout=30)
+
+
 @pytest.mark.race
 def test_the_same_message_from_two_connections_at_once_is_stored_and_interpreted_once(committed):
     held = HeldInterpreter()
@@ -119,15 +133,7 @@ def test_the_same_message_from_two_connections_at_once_is_stored_and_interpreted
     def deliver(name: str) -> None:
         receipts[name] = receive_message(committed, message("RACE-1"), now=NOW, interpreter=held)
 
-    first = threading.Thread(target=deliver, args=("first",))
-    first.start()
-    assert held.entered.wait(timeout=20)
-    second = threading.Thread(target=deliver, args=("second",))
-    second.start()
-    wait_until(lambda: waiting_on_a_lock(committed), "the second delivery to wait on the first's row")
-    held.release.set()
-    first.join(timeout=30)
-    second.join(timeout=30)
+    deliver_twice_at_once(committed, held, deliver)
     assert [receipts[name].ack_code for name in ("first", "second")] == ["AA", "AA"]
     assert (receipts["first"].duplicate, receipts["second"].duplicate) == (False, True)
     assert len(held.calls) == 1

@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 
 from tests.hl7_support import END, START, FakeInterpreter, MllpClient, corpus, message, parse_ack
 from tests.integration.test_cli import WORKUP
-from tests.integration.test_hl7_intake import HeldInterpreter, rows, wait_until, waiting_on_a_lock
+from tests.integration.test_hl7_intake import HeldInterpreter, deliver_twice_at_once, rows, wait_until
 from tracking.hl7.mllp import Listener, ListenerThread
 
 
@@ -90,15 +90,7 @@ def test_a_duplicate_from_two_connections_at_once_is_stored_and_interpreted_once
         with MllpClient(address) as client:
             acks[name] = client.exchange(message("M-RACE"))
 
-    first = threading.Thread(target=deliver, args=("first",))
-    first.start()
-    assert held.entered.wait(timeout=20)
-    second = threading.Thread(target=deliver, args=("second",))
-    second.start()
-    wait_until(lambda: waiting_on_a_lock(committed), "the second connection's message to wait on the first")
-    held.release.set()
-    first.join(timeout=30)
-    second.join(timeout=30)
+    deliver_twice_at_once(committed, held, deliver)
     assert [(parse_ack(acks[name])["MSA.F1"], parse_ack(acks[name])["MSA.F2"]) for name in ("first", "second")] == [
         ("AA", "M-RACE"), ("AA", "M-RACE"),
     ]  # fmt: skip
