@@ -42,7 +42,7 @@ PAGES = [
     ("admin", "/audit"),
     ("admin", "/facilities"),
     ("navigator", "/hl7/messages"),
-    ("ops", "/hl7/messages?outcome=nonsense&from=2026-13-01&page=0"),
+    ("ops", "/hl7/messages?outcome=nonsense&from=2026-13-01&page=0"),  # named and ignored, not an error page
     ("admin", "/hl7/messages?outcome=rejected"),
 ]
 PHONE = {"width": 390, "height": 844}

@@ -7,6 +7,8 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from tests.hl7_support import FakeInterpreter, corpus, message
@@ -80,6 +82,8 @@ def test_filters_by_outcome_type_sender_and_days(browser_for, logged):
         ("from=2026-03-05&to=2026-03-01", "To (2026-03-01) is before From (2026-03-05)"),
         ("sender=%00abc", "cannot be a sender's name"),
         ("page=abc", "'abc' is not a page number; showing page 1."),
+        ("page=0", "There is no page 0; showing page 1."),
+        ("page=00000", "There is no page 0; showing page 1."),
         ("page=99", "There is no page 99; showing page 1, the last."),
     ],
 )
@@ -109,3 +113,23 @@ def test_a_view_is_audited_with_the_cases_it_showed(browser_for, logged, seeded_
             {"actor": users["ops"]},
         ).scalars().all()  # fmt: skip
     assert [detail["case_ids"] for detail in details] == [[seeded_case]]
+
+
+ODD_VALUES = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["", "queued", "REJECTED", "ORU^R01", "adt", "2026-02-30", "2026-03-02", "0", "-1", "1e9",
+                     "99999999999999999999", "RIS^NORTHSIDE", "%", "_", "\\", "^", "<b>"]),
+)  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(params=st.dictionaries(st.sampled_from(["outcome", "type", "sender", "from", "to", "page"]), ODD_VALUES))
+def test_any_combination_of_filter_values_answers_a_page_never_an_error(ops_browser, params):
+    page = ops_browser.get("/hl7/messages", params=params)
+    assert page.status_code == 200, (repr(params), page.text[page.text.find("<main") :][:600])
+    assert "<h1>HL7 messages" in page.text and 'data-testid="hl7-messages"' in page.text
+
+
+@pytest.fixture
+def ops_browser(browser_for, logged):
+    return browser_for("ops")

@@ -94,7 +94,11 @@ def read_query(params: QueryParams) -> LogQuery:
         since=_start_of(first, "From", messages) if first else None,
         until=_start_of(last + timedelta(days=1), "To", messages) if last else None,
     )
-    return LogQuery(filters, chosen, _page(last_value(params, "page"), messages), messages)
+    number = _page(last_value(params, "page"), messages)
+    if number < 1:
+        messages.append(f"There is no page {number}; showing page 1.")
+        number = 1
+    return LogQuery(filters, chosen, number, messages)
 
 
 def page_url(chosen: dict[str, str], number: int) -> str:
