@@ -6,6 +6,7 @@ The interpreter is a fake passed in: these tests hold for whatever the real inte
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -141,15 +142,19 @@ def test_the_same_message_from_two_connections_at_once_is_stored_and_interpreted
     assert (row["outcome"], row["duplicates"]) == ("applied", 1)
 
 
-def test_an_interpreter_that_fails_leaves_the_message_queued_with_the_reason_and_its_writes_undone(committed):
+def test_an_interpreter_that_fails_leaves_the_message_queued_with_the_reason_and_its_writes_undone(committed, caplog):
     class Failing(FakeInterpreter):
         def __call__(self, session, message, *, message_id, sender, now):
             audit(session, actor="interpreter", action="hl7.test_write", at=now, message_id=message_id)
             session.flush()
-            raise KeyError("MRN9 Secretname")  # a bug whose text quotes data
+            raise KeyError(message["PID.F5.R1.C1"] + " " + message["PID.F3.R1.C1"])  # a bug quoting the data
 
-    receipt = receive_message(committed, message("FAIL-1"), now=NOW, interpreter=Failing())
+    caplog.set_level(logging.DEBUG, logger="tracking.hl7")
+    raw = message("FAIL-1", body=("PID|1||MRN9^^^NORTHSIDE^MR||Secretname^Ada",))
+    receipt = receive_message(committed, raw, now=NOW, interpreter=Failing())
     assert (receipt.ack_code, receipt.outcome) == ("AA", MessageOutcome.queued)
+    assert "FAIL-1" in caplog.text and "KeyError" in caplog.text, "the log names the control id and the error"
+    assert "Secretname" not in caplog.text and "MRN9" not in caplog.text, "never the data"
     [row] = rows(committed)
     assert (row["outcome"], row["ack_code"]) == ("queued", "AA")
     assert row["detail"] == "Not interpreted: the interpreter failed (KeyError)"
