@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint typecheck bench bench-worklist clean chromium pango
+.PHONY: run test install lint typecheck bench bench-worklist bench-hl7 clean chromium pango
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "breast-workup needs Python 3.11 or newer")'
@@ -51,6 +51,10 @@ bench: $(STAMP)
 ## bench-worklist: the patient worklist at 100k cases, each filter a navigator uses, p50/p95 (about 2 minutes)
 bench-worklist: $(STAMP)
 	$(BIN)/python -m bench.worklist
+
+## bench-hl7: HL7 messages per second through the MLLP listener with 1, 4 and 16 senders, p50/p95 ACK latency
+bench-hl7: $(STAMP)
+	$(BIN)/python -m bench.hl7
 
 ## lint: ruff check and ruff format --check over the whole tree
 lint: $(STAMP)

@@ -10,6 +10,7 @@ import typer
 
 from tracking.cases.errors import classify, describe
 from tracking.commands import cases, db, events, letter_sending, letters, outbox, pathway, runs, users
+from tracking.commands import hl7 as hl7_commands
 from tracking.commands.demo import demo
 from tracking.commands.deploy import deploy
 from tracking.commands.operations import alert_app, alerts, reminders, scheduler, serve, sweep
@@ -47,6 +48,7 @@ app.command("reminders")(reminders)
 app.command("alerts")(alerts)
 app.add_typer(alert_app, name="alert")
 app.add_typer(outbox.app, name="outbox")
+app.add_typer(hl7_commands.app, name="hl7")
 app.command("scheduler")(scheduler)
 app.command("serve")(serve)
 

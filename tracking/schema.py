@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from tracking.alerts.models import Alert
 from tracking.audit import AuditEntry
 from tracking.cases.models import Case, CaseEvent, OutsideFacility, Patient, PriorFilmRequest, Step
+from tracking.hl7.models import HL7Message
 from tracking.letters.models import Letter
 from tracking.navigation.models import CaseNote, NavigatorTask
 from tracking.notify.models import Notification
@@ -33,5 +34,6 @@ __all__ = [
     "Patient",
     "PriorFilmRequest",
     "Step",
+    "HL7Message",
     "metadata",
 ]

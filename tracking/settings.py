@@ -108,6 +108,15 @@ class Settings(BaseSettings):
     case_runs_every_seconds: int = Field(default=15, ge=1, validation_alias="WORKUP_CASE_RUNS_EVERY_SECONDS")
     misfire_grace_seconds: int = Field(default=60, ge=1, validation_alias="WORKUP_MISFIRE_GRACE_SECONDS")
 
+    # HL7 v2 from the RIS (tracking/hl7): the MLLP listener `workup serve` starts when a port is set,
+    # the largest message it reads, and how long the message log keeps a message (queued ones stay).
+    hl7_host: str = Field(default="127.0.0.1", min_length=1, validation_alias="WORKUP_HL7_HOST")
+    hl7_port: int | None = Field(default=None, ge=1, le=65535, validation_alias="WORKUP_HL7_PORT")
+    hl7_max_message_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, le=1024**3, validation_alias="WORKUP_HL7_MAX_MESSAGE_BYTES"
+    )
+    hl7_retention_days: int = Field(default=90, ge=1, le=36_500, validation_alias="WORKUP_HL7_RETENTION_DAYS")
+
     # Sign-in and sessions. X-Forwarded-For is believed only from these proxies (addresses or CIDRs,
     # comma- or space-separated); none by default, so the client address is the connection's peer.
     trusted_proxies: str = Field(default="", validation_alias="WORKUP_TRUSTED_PROXIES")
@@ -165,6 +174,11 @@ class Settings(BaseSettings):
         from tracking.notify.fax import validate_gateway
 
         return _setting_checked(lambda: validate_gateway(str(value)))
+
+    @field_validator("hl7_port", mode="before")
+    @classmethod
+    def _optional_port(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value  # empty: no listener
 
     @field_validator("timezone", mode="before")
     @classmethod

@@ -13,6 +13,9 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 
 from tests.browser.conftest import login
+from tests.hl7_support import FakeInterpreter, corpus
+from tracking.hl7.intake import receive_message
+from tracking.hl7.interpretation import Interpretation, MessageOutcome
 
 ROLES = {
     "navigator": ("nav", "navigator-demo"),
@@ -38,6 +41,9 @@ PAGES = [
     ("ops", "/worklist"),
     ("admin", "/audit"),
     ("admin", "/facilities"),
+    ("navigator", "/hl7/messages"),
+    ("ops", "/hl7/messages?outcome=nonsense&from=2026-13-01&page=0"),  # named and ignored, not an error page
+    ("admin", "/hl7/messages?outcome=rejected"),
 ]
 PHONE = {"width": 390, "height": 844}
 
@@ -55,8 +61,19 @@ def horizontal_overflow(page) -> int:
     return page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
 
 
+@pytest.fixture
+def hl7_log(demo, engine):
+    """One message of each outcome in the HL7 message log (the seed case's applied), so its page has rows."""
+    for name, outcome, case_id in [("oru_r01_lf.hl7", MessageOutcome.applied, demo.case_ids["seed"]),
+                                   ("siu_s12_utf8.hl7", MessageOutcome.queued, None),
+                                   ("adt_a08_latin1.hl7", MessageOutcome.ignored, None),
+                                   ("unknown_charset.hl7", MessageOutcome.rejected, None)]:  # fmt: skip
+        fake = FakeInterpreter(Interpretation(outcome, f"{outcome.value} by the test", case_id))
+        receive_message(engine, corpus(name), now=demo.loaded_at, interpreter=fake)
+
+
 @pytest.mark.parametrize(("role", "address"), PAGES, ids=[f"{role}:{address}" for role, address in PAGES])
-def test_every_page_is_accessible_and_fits_a_phone(page, demo, role, address):
+def test_every_page_is_accessible_and_fits_a_phone(page, demo, hl7_log, role, address):
     login(page, *ROLES[role])
     url = address.format(seed=demo.case_ids["seed"], new=demo.case_ids["new"])
     page.goto(url)
@@ -84,7 +101,8 @@ def test_the_sign_in_page_is_accessible(page):
 def test_the_navigation_marks_the_current_page(page, demo):
     login(page, *ROLES["navigator"])
     for address, name in [("/worklist", "Worklist"), ("/worklist?mine=1", "My cases"), ("/screening", "Screening recall"),
-                          ("/facilities", "Facilities"), ("/team", "Team"), ("/cases/new", "New case")]:  # fmt: skip
+                          ("/facilities", "Facilities"), ("/team", "Team"), ("/cases/new", "New case"),
+                          ("/hl7/messages", "HL7 messages")]:  # fmt: skip
         page.goto(address)
         current = page.locator("nav [aria-current=page]")
         assert current.count() == 1 and current.inner_text() == name, address

@@ -19,6 +19,7 @@ import pytest
 from sqlmodel import Session, select
 
 from tests.factories import seed_opening
+from tests.hl7_support import CORPUS
 from tests.integration.test_cli import WORKUP, count
 from tracking.alerts.models import Alert
 from tracking.cases.models import Step
@@ -283,6 +284,19 @@ BAD: list[tuple[str, list[str], dict[str, str]]] = [
     ("pathway check garbage", ["pathway", "check", "{dir}/garbage.yaml"], {}),
     ("serve bad port", ["serve", "--port", "99999"], {}),
     ("unknown command", ["frobnicate"], {}),
+    ("hl7 import missing file", ["hl7", "import", "{dir}/missing.hl7"], {}),
+    ("hl7 import directory", ["hl7", "import", "{dir}"], {}),
+    ("hl7 import not hl7", ["hl7", "import", "{dir}/garbage.yaml"], {}),
+    ("hl7 import rejected message", ["hl7", "import", str(CORPUS / "unknown_charset.hl7")], {}),
+    ("hl7 messages unknown outcome", ["hl7", "messages", "--outcome", "lost"], {}),
+    ("hl7 messages odd type", ["hl7", "messages", "--type", "ORU^R01^X"], {}),
+    ("hl7 messages control sender", ["hl7", "messages", "--sender", "RIS\x07"], {}),
+    ("hl7 messages word since", ["hl7", "messages", "--since", "last week"], {}),
+    ("hl7 messages huge limit", ["hl7", "messages", "--limit", HUGE], {}),
+    ("hl7 listen port past 65535", ["hl7", "listen", "--port", "70000"], {}),
+    ("hl7 listen foreign address", ["hl7", "listen", "--host", "192.0.2.1", "--port", "0"], {}),
+    ("no database: hl7 import", ["hl7", "import", str(CORPUS / "oru_r01_lf.hl7")], NO_DATABASE),
+    ("no database: hl7 messages", ["hl7", "messages"], NO_DATABASE),
     ("no database: show", ["case", "show", "1"], NO_DATABASE),
     ("no database: overdue", ["overdue"], NO_DATABASE),
     ("no database: open", ["case", "open", *CASE_FLAGS], NO_DATABASE),

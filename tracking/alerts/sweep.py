@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from tracking.alerts.stalled_cases import sweep_stalled_cases
 from tracking.alerts.stuck_work import sweep_stuck_work
+from tracking.hl7.retention import prune_messages
 from tracking.notify import recipients
 from tracking.notify.outbox import insert_from
 from tracking.pathway.definition import Pathway, all_pathways
@@ -36,6 +37,7 @@ class SweepReport:
     delivery_failed: int = 0  # new alerts: a notification was dead-lettered
     runs_stalled: int = 0  # new alerts: a case's run request failed or waited too long
     cases_stalled: int = 0  # new alerts: an open or lost case with nothing next and nothing alerting
+    hl7_pruned: int = 0  # HL7 messages past WORKUP_HL7_RETENTION_DAYS deleted (tracking/hl7/retention.py)
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -169,7 +171,7 @@ def sweep_overdue(
 
     Then raises and resolves the alerts about stuck outside work (tracking/alerts/stuck_work.py),
     and last the alerts on cases with nothing next (tracking/alerts/stalled_cases.py), which count
-    what the first two statements left unresolved.
+    what the first two statements left unresolved. Last, HL7 messages past their retention go.
     """
     settings = settings or get_settings()
     pathways = pathways if pathways is not None else all_pathways()
@@ -187,6 +189,7 @@ def sweep_overdue(
     resolved, reopened, raised, escalated, notifications = session.execute(SWEEP, params).one()
     stuck = sweep_stuck_work(session, now, settings=settings)
     stalled = sweep_stalled_cases(session, now, pathways=pathways, settings=settings)
+    pruned = prune_messages(session, now, settings=settings)
     return SweepReport(
         resolved=resolved + stuck.resolved + stalled.resolved,
         reopened=reopened,
@@ -196,4 +199,5 @@ def sweep_overdue(
         delivery_failed=stuck.delivery_failed,
         runs_stalled=stuck.runs_stalled,
         cases_stalled=stalled.raised,
+        hl7_pruned=pruned,
     )

@@ -1,4 +1,4 @@
-"""Operations commands: sweep, reminders, alerts, alert ack, outbox, scheduler, serve."""
+"""Operations commands: sweep, reminders, alerts, alert ack, outbox, scheduler, serve (and its HL7 listener)."""
 
 from __future__ import annotations
 
@@ -181,17 +181,45 @@ def scheduler() -> None:
     _run_until_signalled(started, stop)
 
 
+def _with_hl7_listener(start, stop):
+    """(start, stop) that also run the HL7 MLLP listener when WORKUP_HL7_PORT is set: it starts after
+    `start` and stops (gracefully: messages being stored get their ACK) before `stop`."""
+    if get_settings().hl7_port is None:
+        return start, stop
+    from tracking.db import get_engine
+    from tracking.hl7.mllp import ListenerThread, listener_from_settings
+
+    running: dict[str, ListenerThread] = {}
+
+    def starting() -> None:
+        start()
+        running["hl7"] = ListenerThread(listener_from_settings(get_engine()))
+        host, port = running["hl7"].start()
+        console.print(f"Listening for HL7 over MLLP on {host}:{port}.")
+
+    def stopping() -> None:
+        try:
+            if "hl7" in running:
+                running["hl7"].stop()
+        finally:
+            stop()
+
+    return starting, stopping
+
+
 def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port", min=1, max=65535),
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="Web worker processes (one core each)"),
 ) -> None:
-    """Serve the web app, with the embedded scheduler unless WORKUP_SCHEDULER_ENABLED=false."""
+    """Serve the web app, with the embedded scheduler unless WORKUP_SCHEDULER_ENABLED=false, and the HL7
+    MLLP listener when WORKUP_HL7_PORT is set."""
     import uvicorn
 
     install_log_scrubber()  # and create_app() again in each worker, after uvicorn configured its logging
 
     start, stop = _embedded_scheduler() if get_settings().scheduler_enabled else (lambda: None, lambda: None)
+    start, stop = _with_hl7_listener(start, stop)
 
     def run() -> None:
         console.print(f"Serving the dashboard on http://{host}:{port}/ (sign in at http://{host}:{port}/login).")

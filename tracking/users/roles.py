@@ -28,6 +28,7 @@ NAVIGATE = frozenset({Role.navigator})  # calls, notes, tasks and the patient's 
 FACILITIES = frozenset({Role.navigator, Role.admin})  # keep the facility directory
 RECORD_EVENTS = frozenset({Role.navigator, Role.radiologist})  # some events; the pathway file says which
 SEND_LETTERS = frozenset({Role.navigator})  # letters to providers and facilities by fax or email
+HL7_MESSAGES = frozenset({Role.navigator, Role.ops, Role.admin})  # the HL7 message log (no message content)
 
 
 def may_record(role: str, event_kind: str, pathway: Pathway) -> bool:
@@ -74,6 +75,7 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/ops/export/{name}.csv"): EXPORT,
     ("GET", "/audit"): ADMINISTER,
     ("GET", "/audit.csv"): ADMINISTER,
+    ("GET", "/hl7/messages"): HL7_MESSAGES,
     ("POST", "/api/cases"): OPEN_CASES,
     ("GET", "/api/cases/{case_id}"): READ,
     ("POST", "/api/cases/{case_id}/events"): RECORD_EVENTS,

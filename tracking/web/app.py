@@ -27,6 +27,7 @@ def create_app() -> FastAPI:
         routes_auth,
         routes_case,
         routes_facilities,
+        routes_hl7_messages,
         routes_new_case,
         routes_ops,
         routes_screening,
@@ -49,6 +50,7 @@ def create_app() -> FastAPI:
         routes_ops,
         routes_audit,
         routes_team,
+        routes_hl7_messages,
         api,
         api_letter_sending,
     ):
