@@ -26,6 +26,7 @@ def create_app() -> FastAPI:
         routes_auth,
         routes_case,
         routes_facilities,
+        routes_fhir,
         routes_new_case,
         routes_ops,
         routes_screening,
@@ -49,6 +50,7 @@ def create_app() -> FastAPI:
         routes_audit,
         routes_team,
         api,
+        routes_fhir,
     ):
         app.include_router(module.router)
 

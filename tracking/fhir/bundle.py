@@ -1,0 +1,84 @@
+"""One page of a search in one query (the total counted alongside, by a window), and its searchset Bundle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tracking.fhir.elements import FhirContext
+from tracking.fhir.params import SearchRequest
+
+
+@dataclass
+class Page:
+    rows: list[Any]
+    total: int | None  # None when the search asked `_total=none`
+    more: bool  # rows past this page
+
+
+@dataclass
+class Found:
+    """What a read or a search found: the resources, and the ids the audit row records (never PHI)."""
+
+    resources: list[dict[str, Any]]
+    total: int | None = None
+    more: bool = False
+    case_ids: list[int] = field(default_factory=list)
+    patient_ids: list[int] = field(default_factory=list)
+
+
+def fetch_page(session: Session, query: Any, *, order_by: list[Any], request: SearchRequest) -> Page:
+    """The rows of the page `request` asks for, ordered by `order_by` (unique), with the total.
+
+    One statement: the page's rows carry `count(*) OVER ()`. Only a page past the end (no rows to
+    carry it) or `_count=0` counts in a statement of its own.
+    """
+    if request.count == 0:
+        return Page([], _count(session, query) if request.total else None, False)
+    statement = query.add_columns(func.count().over()) if request.total else query
+    rows = list(session.execute(statement.order_by(*order_by).offset(request.offset).limit(request.count + 1)))
+    more = len(rows) > request.count
+    rows = rows[: request.count]
+    if not request.total:
+        return Page(rows, None, more)
+    if rows:
+        return Page([tuple(row)[:-1] for row in rows], int(rows[0][-1]), more)
+    return Page([], 0 if request.offset == 0 else _count(session, query), False)
+
+
+def _count(session: Session, query: Any) -> int:
+    return int(session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one())
+
+
+def searchset(context: FhirContext, request: SearchRequest, found: Found) -> dict[str, Any]:
+    """The searchset Bundle: total (unless `_total=none`), self/first/previous/next links, one entry per match."""
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if found.total is not None:
+        bundle["total"] = found.total
+    links = [("self", request.offset), ("first", 0)]
+    if request.offset > 0 and request.count > 0:
+        links.append(("previous", max(0, request.offset - request.count)))
+    if found.more:
+        links.append(("next", request.offset + request.count))
+    bundle["link"] = [{"relation": relation, "url": page_url(context, request, offset)} for relation, offset in links]
+    entries = [
+        {"fullUrl": context.url(resource["resourceType"], resource["id"]), "resource": resource,
+         "search": {"mode": "match"}}
+        for resource in found.resources
+    ]  # fmt: skip
+    if entries:
+        bundle["entry"] = entries
+    return bundle
+
+
+def page_url(context: FhirContext, request: SearchRequest, offset: int) -> str:
+    pairs = [*request.given, ("_count", str(request.count))]
+    if offset:
+        pairs.append(("_offset", str(offset)))
+    if request.total_given:
+        pairs.append(("_total", request.total_given))
+    return f"{context.base}/{request.resource_type}?{urlencode(pairs)}"
