@@ -138,9 +138,7 @@ def _plain(name: str, raw: str) -> str:
 
 def _result_parameter(request: SearchRequest, name: str, raw: str) -> None:
     if name == "_format":
-        if raw.strip().lower().replace(" ", "+") not in JSON_FORMATS:
-            raise bad_parameter(name, f"_format: only JSON is served ({', '.join(sorted(JSON_FORMATS))})",
-                                code="not-supported")  # fmt: skip
+        check_format([raw])
     elif name == "_total":
         if raw not in ("none", "estimate", "accurate"):
             raise bad_parameter(name, "_total: write none, estimate or accurate")
@@ -153,6 +151,16 @@ def _result_parameter(request: SearchRequest, name: str, raw: str) -> None:
             raise bad_parameter(name, f"_offset: at most {MAX_OFFSET:,}")
         else:
             request.offset = number
+
+
+def check_format(values: list[str]) -> None:
+    """`_format` (on any request): JSON only, given at most once."""
+    if len(values) > 1:
+        raise bad_parameter("_format", "_format: give _format once")
+    for raw in values:
+        if raw.strip().lower().replace(" ", "+") not in JSON_FORMATS:
+            raise bad_parameter("_format", f"_format: only JSON is served ({', '.join(sorted(JSON_FORMATS))})",
+                                code="not-supported")  # fmt: skip
 
 
 def _whole_number(name: str, raw: str) -> int:
@@ -242,6 +250,8 @@ def _range(parts: dict[str, str | None]) -> tuple[datetime, datetime]:
     start = datetime.fromisoformat(stamp)
     if zone is None:
         start = start.replace(tzinfo=centre_zone())
+    elif abs(start.utcoffset() or timedelta(0)) > timedelta(hours=14):
+        raise ValueError("no time zone is more than 14 hours from UTC")
     if parts["second"] is None:
         width = timedelta(minutes=1)
     else:

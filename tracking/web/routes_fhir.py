@@ -21,7 +21,7 @@ from tracking.fhir import codes
 from tracking.fhir.bundle import Found, searchset
 from tracking.fhir.capability import capability_statement
 from tracking.fhir.elements import FhirContext
-from tracking.fhir.params import MAX_COUNT, MAX_OFFSET, SearchParam, parse_search
+from tracking.fhir.params import JSON_FORMATS, MAX_COUNT, MAX_OFFSET, SearchParam, check_format, parse_search
 from tracking.fhir.resources import RESOURCES
 from tracking.users.service import Signed
 from tracking.web.deps import NowDep, Reader, SessionDep
@@ -43,13 +43,23 @@ ERRORS = {
     403: _content("Role may not read: OperationOutcome"),
     405: _content("Only GET: OperationOutcome"),
 }
-SEARCH_ERRORS = {**ERRORS, 400: _content("A search parameter refused: OperationOutcome naming it")}
-READ_ERRORS = {**ERRORS, 404: _content("No such resource: OperationOutcome")}
+SEARCH_ERRORS = {
+    200: _content("A searchset Bundle"),
+    **ERRORS,
+    400: _content("A search parameter refused: OperationOutcome naming it"),
+}
+READ_ERRORS = {
+    **ERRORS,
+    400: _content("A _format other than JSON"),
+    404: _content("No such resource: OperationOutcome"),
+}
 VALUE_PATTERNS = {  # what the OpenAPI schema says each kind of parameter takes
     "reference": r"^([A-Za-z]+/)?[0-9]+$",
     "date": r"^(eq|gt|lt|ge|le)?[0-9]{4}(-[0-9]{2}(-[0-9]{2}"
     r"(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?)?)?$",
 }
+FORMAT = {"name": "_format", "in": "query", "required": False, "description": "JSON only",
+          "schema": {"type": "string", "enum": sorted(JSON_FORMATS)}}  # fmt: skip
 PAGING = [
     {"name": "_count", "in": "query", "required": False, "description": f"Page size (at most {MAX_COUNT})",
      "schema": {"type": "integer", "minimum": 0, "maximum": MAX_COUNT}},
@@ -75,14 +85,18 @@ def _audit(session: Any, signed: Signed, now: datetime, action: str, resource_ty
           **more)  # fmt: skip
 
 
-@router.get("/metadata", response_class=FhirJSON, summary="CapabilityStatement", responses=ERRORS)
-def fhir_metadata(signed: Reader) -> FhirJSON:
+@router.get("/metadata", response_class=FhirJSON, summary="CapabilityStatement",
+            responses={**ERRORS, 400: _content("A _format other than JSON")},
+            openapi_extra={"parameters": [FORMAT]})  # fmt: skip
+def fhir_metadata(request: Request, signed: Reader) -> FhirJSON:
     """What this FHIR server reads and searches (FHIR 4.0.1, JSON)."""
+    check_format(request.query_params.getlist("_format"))
     return FhirJSON(capability_statement(FhirContext.from_settings()))
 
 
 def _read_route(module: ModuleType) -> Callable[..., FhirJSON]:
-    def read(resource_id: ResourceId, session: SessionDep, now: NowDep, signed: Reader) -> FhirJSON:
+    def read(resource_id: ResourceId, request: Request, session: SessionDep, now: NowDep, signed: Reader) -> FhirJSON:
+        check_format(request.query_params.getlist("_format"))
         found = module.read(session, resource_id, FhirContext.from_settings())
         _audit(session, signed, now, "fhir.read", module.TYPE, found)
         return FhirJSON(found.resources[0])
@@ -107,9 +121,10 @@ for _module in RESOURCES.values():
     router.add_api_route(
         f"/{_module.TYPE}", _search_route(_module), methods=["GET"], response_class=FhirJSON,
         name=f"fhir_search_{_module.TYPE}", summary=f"Search {_module.TYPE}", responses=SEARCH_ERRORS,
-        openapi_extra={"parameters": [*(_parameter(param) for param in _module.SEARCH.values()), *PAGING]},
+        openapi_extra={"parameters": [*(_parameter(param) for param in _module.SEARCH.values()), *PAGING, FORMAT]},
     )  # fmt: skip
     router.add_api_route(
         f"/{_module.TYPE}/{{resource_id}}", _read_route(_module), methods=["GET"], response_class=FhirJSON,
         name=f"fhir_read_{_module.TYPE}", summary=f"Read a {_module.TYPE}", responses=READ_ERRORS,
+        openapi_extra={"parameters": [FORMAT]},
     )  # fmt: skip
