@@ -161,3 +161,17 @@ def test_every_prefix_and_precision_around_the_moments_steps_changed(fhir, world
         if found != expected_ids(committed, [], None, None, [value]):
             wrong.append(value[0])
     assert not wrong, wrong
+
+
+def test_a_count_of_zero_and_a_page_past_the_end_still_say_the_total(fhir, world, committed):
+    total = len(expected_ids(committed, [], None, None, []))
+    nothing = fhir.get("/fhir/Task", params={"_count": 0}).json()
+    assert nothing["total"] == total and "entry" not in nothing
+    assert [link["relation"] for link in nothing["link"]] == ["self", "first"]
+    past = fhir.get("/fhir/Task", params={"_offset": 500, "_count": 5}).json()
+    assert past["total"] == total and "entry" not in past
+    assert [link["relation"] for link in past["link"]] == ["self", "first", "previous"]
+    second = fhir.get("/fhir/Task", params={"_offset": 5, "_count": 5}).json()
+    links = {link["relation"]: link["url"] for link in second["link"]}
+    assert links["previous"].endswith("_count=5") and links["next"].endswith("_count=5&_offset=10")
+    assert checked(second).total == total

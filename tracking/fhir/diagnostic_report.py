@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func, select
+from sqlalchemy import String, and_, cast, distinct, func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -23,14 +23,13 @@ TYPE = "DiagnosticReport"
 SEARCH = {"patient": SearchParam("patient", "reference", "The patient: Patient/<id>", target="Patient")}
 
 
+IMAGING_DONE = and_(Step.status == StepStatus.completed, col(Step.kind).in_(codes.IMAGING_KINDS))
+RESULT_EVENT = Step.result["event_id"].astext  # a completed step's result names the event that completed it
+
+
 def reports() -> Any:
-    """Events with the imaging steps they completed (a step's result names the event that completed it)."""
-    answered = and_(
-        Step.case_id == CaseEvent.case_id,
-        Step.status == StepStatus.completed,
-        col(Step.kind).in_(codes.IMAGING_KINDS),
-        Step.result["event_id"].astext == cast(CaseEvent.id, String),
-    )
+    """Events with the imaging steps they completed."""
+    answered = and_(Step.case_id == CaseEvent.case_id, IMAGING_DONE, cast(CaseEvent.id, String) == RESULT_EVENT)
     return (
         select(CaseEvent.id, CaseEvent.occurred_at, CaseEvent.recorded_at, CaseEvent.case_id, birads_expression(),
                Case.patient_id, Case.pathway_name, Case.pathway_version,
@@ -50,7 +49,13 @@ def read(session: Session, resource_id: str, context: FhirContext) -> Found:
 
 def search(session: Session, request: SearchRequest, context: FhirContext) -> Found:
     conditions = reference_condition(Case.patient_id, request.groups("patient"))
-    page = fetch_page(session, reports().where(*conditions), order_by=[CaseEvent.id], request=request)
+    counted = (
+        select(func.count(distinct(RESULT_EVENT)))
+        .select_from(Step)
+        .join(Case, Case.id == Step.case_id)
+        .where(IMAGING_DONE, *conditions)
+    )
+    page = fetch_page(session, reports().where(*conditions), order_by=[CaseEvent.id], request=request, count=counted)
     result = found(page.rows, context)
     result.total, result.more = page.total, page.more
     return result

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import String, cast, func, literal, select, union_all
+from sqlalchemy import String, and_, cast, func, literal, or_, select, true, union_all
 from sqlalchemy.orm import Session
 
 from tracking.cases.models import Case, CaseEvent
@@ -39,24 +39,29 @@ def birads_expression() -> Any:
     return func.coalesce(CaseEvent.payload["birads"].astext, CaseEvent.outcome["birads"].astext)
 
 
-def _arm(kind: str, conditions: list[Any]) -> Any:
+def _values(kind: str) -> tuple[Any, list[str]]:
+    """An event's value of `kind` and the values that make an observation of it."""
     if kind == "birads":
-        value, allowed = birads_expression(), list(codes.BIRADS_SNOMED)
-    else:
-        value, allowed = CaseEvent.payload["density"].astext, [density.value for density in Density]
-    return (
-        select(CaseEvent.id.label("event_id"), cast(literal(kind, String), String).label("kind"),
-               value.label("value"), CaseEvent.occurred_at, CaseEvent.recorded_at, CaseEvent.case_id,
-               Case.patient_id, Case.laterality)
+        return birads_expression(), list(codes.BIRADS_SNOMED)
+    return CaseEvent.payload["density"].astext, [density.value for density in Density]
+
+
+def observations(kinds: list[str], conditions: list[Any]) -> tuple[Any, list[Any]]:
+    """The query of the observations of `kinds` (each event read once, in id order, giving 0-2 rows through a
+    lateral list of its values, so a page stops early), and its order."""
+    values = union_all(*(
+        select(cast(literal(kind, String), String).label("kind"), _values(kind)[0].label("value")).correlate(CaseEvent)
+        for kind in kinds
+    )).lateral("observed")  # fmt: skip
+    recorded = or_(*(and_(values.c.kind == kind, values.c.value.in_(_values(kind)[1])) for kind in kinds))
+    query = (
+        select(CaseEvent.id, values.c.kind, values.c.value, CaseEvent.occurred_at, CaseEvent.recorded_at,
+               CaseEvent.case_id, Case.patient_id, Case.laterality)
         .join(Case, Case.id == CaseEvent.case_id)
-        .where(value.in_(allowed), *conditions)
+        .join(values, true())
+        .where(recorded, *conditions)
     )  # fmt: skip
-
-
-def observations(kinds: list[str], conditions: list[Any]) -> tuple[Any, Any]:
-    """The query of the observations of `kinds`, and its subquery (for ordering)."""
-    rows = union_all(*(_arm(kind, conditions) for kind in kinds)).subquery("observations")
-    return select(rows), rows
+    return query, [CaseEvent.id, values.c.kind]
 
 
 def read(session: Session, resource_id: str, context: FhirContext) -> Found:
@@ -75,8 +80,8 @@ def search(session: Session, request: SearchRequest, context: FhirContext) -> Fo
     kinds = [kind for kind, code in KIND_CODES.items() if all(None in group or code in group for group in wanted)]
     if not kinds:
         return Found([], 0 if request.total else None)
-    query, rows = observations(kinds, reference_condition(Case.patient_id, request.groups("patient")))
-    page = fetch_page(session, query, order_by=[rows.c.event_id, rows.c.kind], request=request)
+    query, order = observations(kinds, reference_condition(Case.patient_id, request.groups("patient")))
+    page = fetch_page(session, query, order_by=order, request=request)
     result = found(page.rows, context)
     result.total, result.more = page.total, page.more
     return result

@@ -13,15 +13,18 @@ from tracking.fhir.bundle import Found, fetch_page
 from tracking.fhir.elements import FhirContext, clean, coding, concept, instant, reference
 from tracking.fhir.outcome import not_found, numeric_id
 from tracking.fhir.params import SearchParam, SearchRequest, reference_condition
-from tracking.fhir.step_rows import StepRow, step_query, step_row
+from tracking.fhir.step_rows import StepRow, count_steps, step_query, step_row
 from tracking.pathway.vocabulary import StepStatus
 
 TYPE = "ServiceRequest"
 SEARCH = {"patient": SearchParam("patient", "reference", "The patient: Patient/<id>", target="Patient")}
 
 
+ORDERED = col(Step.kind).in_(list(codes.ORDERED))
+
+
 def ordered_steps() -> Any:
-    return step_query().where(col(Step.kind).in_(list(codes.ORDERED)))
+    return step_query().where(ORDERED)
 
 
 def read(session: Session, resource_id: str, context: FhirContext) -> Found:
@@ -33,7 +36,8 @@ def read(session: Session, resource_id: str, context: FhirContext) -> Found:
 
 def search(session: Session, request: SearchRequest, context: FhirContext) -> Found:
     conditions = reference_condition(Case.patient_id, request.groups("patient"))
-    page = fetch_page(session, ordered_steps().where(*conditions), order_by=[Step.id], request=request)
+    page = fetch_page(session, ordered_steps().where(*conditions), order_by=[Step.id], request=request,
+                      count=count_steps([ORDERED, *conditions], of_cases=bool(conditions)))  # fmt: skip
     result = found([step_row(row) for row in page.rows], context)
     result.total, result.more = page.total, page.more
     return result

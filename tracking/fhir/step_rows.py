@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
 from tracking.cases.models import Case, CaseEvent, Step
@@ -38,3 +38,10 @@ def step_query() -> Any:
 
 def step_row(row: Any) -> StepRow:
     return StepRow(*row)
+
+
+def count_steps(conditions: list[Any], *, of_cases: bool) -> Any:
+    """How many steps meet `conditions`: the count without step_query's joins, but cases when a condition
+    is on a case (`of_cases`)."""
+    counted = select(func.count()).select_from(Step)
+    return (counted.join(Case, Case.id == Step.case_id) if of_cases else counted).where(*conditions)

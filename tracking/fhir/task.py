@@ -22,7 +22,7 @@ from tracking.fhir.params import (
     reference_condition,
     token_codes,
 )
-from tracking.fhir.step_rows import StepRow, step_query, step_row
+from tracking.fhir.step_rows import StepRow, count_steps, step_query, step_row
 from tracking.pathway.vocabulary import StepStatus
 
 TYPE = "Task"
@@ -49,7 +49,9 @@ def search(session: Session, request: SearchRequest, context: FhirContext) -> Fo
         *reference_condition(Case.navigator_id, request.groups("owner")),
         *date_conditions(Step.updated_at, request.groups("_lastUpdated")),
     ]
-    page = fetch_page(session, step_query().where(*conditions), order_by=[Step.id], request=request)
+    of_cases = bool(request.groups("patient") or request.groups("owner"))
+    page = fetch_page(session, step_query().where(*conditions), order_by=[Step.id], request=request,
+                      count=count_steps(conditions, of_cases=of_cases))  # fmt: skip
     result = found([step_row(row) for row in page.rows], context)
     result.total, result.more = page.total, page.more
     return result
