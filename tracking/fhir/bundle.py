@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tracking.fhir.elements import FhirContext
+from tracking.fhir.outcome import not_found
 from tracking.fhir.params import SearchRequest
 
 
@@ -30,6 +31,20 @@ class Found:
     more: bool = False
     case_ids: list[int] = field(default_factory=list)
     patient_ids: list[int] = field(default_factory=list)
+
+
+def the_row(session: Session, query: Any, resource_type: str, resource_id: str) -> Any:
+    """The one row a read's query finds; none is a 404 naming the resource."""
+    row = session.execute(query).first()
+    if row is None:
+        raise not_found(resource_type, resource_id)
+    return row
+
+
+def paged(found: Found, page: Page) -> Found:
+    """`found` (a page's resources) with the page's total and whether more follow."""
+    found.total, found.more = page.total, page.more
+    return found
 
 
 def fetch_page(session: Session, query: Any, *, order_by: list[Any], request: SearchRequest, count: Any = None) -> Page:

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from tracking.cases.models import Case, OutsideFacility, Patient
 from tracking.fhir import codes
-from tracking.fhir.bundle import Found, fetch_page
+from tracking.fhir.bundle import Found, fetch_page, paged, the_row
 from tracking.fhir.elements import FhirContext, clean, coding, concept, instant, reference
-from tracking.fhir.outcome import not_found, numeric_id
+from tracking.fhir.outcome import numeric_id
 from tracking.fhir.params import SearchParam, SearchRequest, reference_condition
 from tracking.letters.kinds import LetterChannel, LetterKind, LetterStatus, RecipientKind
 from tracking.letters.models import Letter
@@ -33,18 +33,14 @@ def letters() -> Any:
 
 
 def read(session: Session, resource_id: str, context: FhirContext) -> Found:
-    row = session.execute(letters().where(Letter.id == numeric_id(TYPE, resource_id))).first()
-    if row is None:
-        raise not_found(TYPE, resource_id)
+    row = the_row(session, letters().where(Letter.id == numeric_id(TYPE, resource_id)), TYPE, resource_id)
     return found([row], context)
 
 
 def search(session: Session, request: SearchRequest, context: FhirContext) -> Found:
     conditions = reference_condition(Case.patient_id, request.groups("patient"))
     page = fetch_page(session, letters().where(*conditions), order_by=[Letter.id], request=request)
-    result = found(page.rows, context)
-    result.total, result.more = page.total, page.more
-    return result
+    return paged(found(page.rows, context), page)
 
 
 def found(rows: list[Any], context: FhirContext) -> Found:

@@ -11,10 +11,10 @@ from sqlmodel import col
 
 from tracking.cases.models import Case, CaseEvent, Step
 from tracking.fhir import codes
-from tracking.fhir.bundle import Found, fetch_page
+from tracking.fhir.bundle import Found, fetch_page, paged, the_row
 from tracking.fhir.elements import FhirContext, clean, coding, concept, instant, reference
 from tracking.fhir.observation import birads_expression, birads_value, observation_id
-from tracking.fhir.outcome import not_found, numeric_id
+from tracking.fhir.outcome import numeric_id
 from tracking.fhir.params import SearchParam, SearchRequest, reference_condition
 from tracking.fhir.service_request import exam_code
 from tracking.pathway.vocabulary import StepStatus
@@ -41,9 +41,7 @@ def reports() -> Any:
 
 
 def read(session: Session, resource_id: str, context: FhirContext) -> Found:
-    row = session.execute(reports().where(CaseEvent.id == numeric_id(TYPE, resource_id))).first()
-    if row is None:
-        raise not_found(TYPE, resource_id)
+    row = the_row(session, reports().where(CaseEvent.id == numeric_id(TYPE, resource_id)), TYPE, resource_id)
     return found([row], context)
 
 
@@ -56,9 +54,7 @@ def search(session: Session, request: SearchRequest, context: FhirContext) -> Fo
         .where(IMAGING_DONE, *conditions)
     )
     page = fetch_page(session, reports().where(*conditions), order_by=[CaseEvent.id], request=request, count=counted)
-    result = found(page.rows, context)
-    result.total, result.more = page.total, page.more
-    return result
+    return paged(found(page.rows, context), page)
 
 
 def found(rows: list[Any], context: FhirContext) -> Found:

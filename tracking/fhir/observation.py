@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from tracking.cases.models import Case, CaseEvent
 from tracking.fhir import codes
-from tracking.fhir.bundle import Found, fetch_page
+from tracking.fhir.bundle import Found, fetch_page, paged, the_row
 from tracking.fhir.elements import FhirContext, clean, coding, concept, instant, reference
 from tracking.fhir.outcome import not_found
 from tracking.fhir.params import SearchParam, SearchRequest, reference_condition, token_codes
@@ -69,9 +69,7 @@ def read(session: Session, resource_id: str, context: FhirContext) -> Found:
     if matched is None or not 1 <= int(matched[1]) <= INT4_MAX:
         raise not_found(TYPE, resource_id)
     query, _ = observations([matched[2]], [CaseEvent.id == int(matched[1])])
-    row = session.execute(query).first()
-    if row is None:
-        raise not_found(TYPE, resource_id)
+    row = the_row(session, query, TYPE, resource_id)
     return found([row], context)
 
 
@@ -82,9 +80,7 @@ def search(session: Session, request: SearchRequest, context: FhirContext) -> Fo
         return Found([], 0 if request.total else None)
     query, order = observations(kinds, reference_condition(Case.patient_id, request.groups("patient")))
     page = fetch_page(session, query, order_by=order, request=request)
-    result = found(page.rows, context)
-    result.total, result.more = page.total, page.more
-    return result
+    return paged(found(page.rows, context), page)
 
 
 def found(rows: list[Any], context: FhirContext) -> Found:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from tracking.cases.models import Patient
 from tracking.fhir import codes
-from tracking.fhir.bundle import Found, fetch_page
+from tracking.fhir.bundle import Found, fetch_page, paged
 from tracking.fhir.elements import FhirContext, clean, coding, concept, instant
 from tracking.fhir.outcome import not_found, numeric_id
 from tracking.fhir.params import SearchParam, SearchRequest, Token
@@ -34,9 +34,7 @@ def read(session: Session, resource_id: str, context: FhirContext) -> Found:
 def search(session: Session, request: SearchRequest, context: FhirContext) -> Found:
     conditions = [or_(*(_identifier(token, context) for token in tokens)) for tokens in request.groups("identifier")]
     page = fetch_page(session, select(Patient).where(*conditions), order_by=[Patient.id], request=request)
-    result = found([row[0] for row in page.rows], context)
-    result.total, result.more = page.total, page.more
-    return result
+    return paged(found([row[0] for row in page.rows], context), page)
 
 
 def _identifier(token: Token, context: FhirContext) -> Any:

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from tracking.cases.models import Case
-from tracking.fhir.bundle import Found, fetch_page
+from tracking.fhir.bundle import Found, fetch_page, the_row
 from tracking.fhir.elements import FhirContext, clean, instant
-from tracking.fhir.outcome import not_found, numeric_id
+from tracking.fhir.outcome import numeric_id
 from tracking.fhir.params import SearchRequest
 from tracking.users.models import User
 from tracking.users.roles import Role
@@ -27,9 +27,7 @@ def navigators() -> Any:
 
 
 def read(session: Session, resource_id: str, context: FhirContext) -> Found:
-    row = session.execute(navigators().where(User.id == numeric_id(TYPE, resource_id))).first()
-    if row is None:
-        raise not_found(TYPE, resource_id)
+    row = the_row(session, navigators().where(User.id == numeric_id(TYPE, resource_id)), TYPE, resource_id)
     return Found([practitioner(row[0])])
 
 

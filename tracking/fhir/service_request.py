@@ -9,9 +9,9 @@ from sqlmodel import col
 
 from tracking.cases.models import Case, Step
 from tracking.fhir import codes
-from tracking.fhir.bundle import Found, fetch_page
+from tracking.fhir.bundle import Found, fetch_page, paged, the_row
 from tracking.fhir.elements import FhirContext, clean, coding, concept, instant, reference
-from tracking.fhir.outcome import not_found, numeric_id
+from tracking.fhir.outcome import numeric_id
 from tracking.fhir.params import SearchParam, SearchRequest, reference_condition
 from tracking.fhir.step_rows import StepRow, count_steps, step_query, step_row
 from tracking.pathway.vocabulary import StepStatus
@@ -28,9 +28,7 @@ def ordered_steps() -> Any:
 
 
 def read(session: Session, resource_id: str, context: FhirContext) -> Found:
-    row = session.execute(ordered_steps().where(Step.id == numeric_id(TYPE, resource_id))).first()
-    if row is None:
-        raise not_found(TYPE, resource_id)
+    row = the_row(session, ordered_steps().where(Step.id == numeric_id(TYPE, resource_id)), TYPE, resource_id)
     return found([step_row(row)], context)
 
 
@@ -38,9 +36,7 @@ def search(session: Session, request: SearchRequest, context: FhirContext) -> Fo
     conditions = reference_condition(Case.patient_id, request.groups("patient"))
     page = fetch_page(session, ordered_steps().where(*conditions), order_by=[Step.id], request=request,
                       count=count_steps([ORDERED, *conditions], of_cases=bool(conditions)))  # fmt: skip
-    result = found([step_row(row) for row in page.rows], context)
-    result.total, result.more = page.total, page.more
-    return result
+    return paged(found([step_row(row) for row in page.rows], context), page)
 
 
 def found(rows: list[StepRow], context: FhirContext) -> Found:

@@ -11,9 +11,9 @@ from tracking.cases.models import Case, Step
 from tracking.cases.windows import due_text, step_window
 from tracking.centre_time import shown_moment
 from tracking.fhir import codes
-from tracking.fhir.bundle import Found, fetch_page
+from tracking.fhir.bundle import Found, fetch_page, paged, the_row
 from tracking.fhir.elements import FhirContext, clean, coding, concept, instant, reference
-from tracking.fhir.outcome import not_found, numeric_id
+from tracking.fhir.outcome import numeric_id
 from tracking.fhir.params import (
     SearchParam,
     SearchRequest,
@@ -35,9 +35,7 @@ SEARCH = {
 
 
 def read(session: Session, resource_id: str, context: FhirContext) -> Found:
-    row = session.execute(step_query().where(Step.id == numeric_id(TYPE, resource_id))).first()
-    if row is None:
-        raise not_found(TYPE, resource_id)
+    row = the_row(session, step_query().where(Step.id == numeric_id(TYPE, resource_id)), TYPE, resource_id)
     return found([step_row(row)], context)
 
 
@@ -52,9 +50,7 @@ def search(session: Session, request: SearchRequest, context: FhirContext) -> Fo
     of_cases = bool(request.groups("patient") or request.groups("owner"))
     page = fetch_page(session, step_query().where(*conditions), order_by=[Step.id], request=request,
                       count=count_steps(conditions, of_cases=of_cases))  # fmt: skip
-    result = found([step_row(row) for row in page.rows], context)
-    result.total, result.more = page.total, page.more
-    return result
+    return paged(found([step_row(row) for row in page.rows], context), page)
 
 
 def found(rows: list[StepRow], context: FhirContext) -> Found:
