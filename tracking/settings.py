@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tracking.notify.contacts import InvalidContact, validate_email, validate_region, validate_webhook_url
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s|]+")
 
 
 class Settings(BaseSettings):
@@ -75,6 +76,10 @@ class Settings(BaseSettings):
     # The centre's time zone: every date a person sees or types is in it (tracking/centre_time.py).
     timezone: str = Field(default="UTC", validation_alias="WORKUP_TIMEZONE")
 
+    # FHIR R4 out (/fhir): the system URI of the patients' MRN identifiers (the assigning authority's,
+    # e.g. urn:oid:2.16.840.1.113883.3.999.1 or https://hospital.example/mrn). Unset: <base URL>/fhir/sid/mrn.
+    fhir_mrn_system: str | None = Field(default=None, max_length=300, validation_alias="WORKUP_FHIR_MRN_SYSTEM")
+
     # Outbox delivery: exponential backoff, then dead-letter.
     delivery_max_attempts: int = Field(default=8, ge=1, validation_alias="WORKUP_DELIVERY_MAX_ATTEMPTS")
     delivery_backoff_seconds: int = Field(default=60, ge=1, validation_alias="WORKUP_DELIVERY_BACKOFF_SECONDS")
@@ -131,6 +136,24 @@ class Settings(BaseSettings):
         except ValueError as error:
             raise PydanticCustomError("invalid_setting", "{message}", {"message": str(error)}) from None
         return value
+
+    @field_validator("fhir_mrn_system", mode="before")
+    @classmethod
+    def _uri_setting(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        text = str(value).strip()
+        if not ABSOLUTE_URI.fullmatch(text):
+            raise PydanticCustomError(
+                "invalid_setting", "{message}",
+                {"message": f"{text!r} is not an absolute URI without spaces or '|' (e.g. urn:oid:1.2.3 or https://...)"},
+            )  # fmt: skip
+        return text
+
+    @property
+    def mrn_system(self) -> str:
+        """The system URI of the MRN identifiers /fhir serves (WORKUP_FHIR_MRN_SYSTEM, else under the base URL)."""
+        return self.fhir_mrn_system or f"{self.base_url.rstrip('/')}/fhir/sid/mrn"
 
     @property
     def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:

@@ -89,6 +89,7 @@ def calls(app, targets) -> list[tuple[str, str, str, tuple | None]]:
         "facility_id": [targets["facility"]],
         "letter_id": [987654],  # no such letter: an allowed role gets 404, the others 403
         "name": list(EXPORTS),
+        "resource_id": ["1"],  # /fhir/<Type>/<id>: a 200 or a 404, never 401 or 403 for a reader
     }
     result = []
     for method, template in app_routes(app):
@@ -168,7 +169,7 @@ def test_anonymous_may_only_sign_in_and_check_health(app, targets):
             assert response.status_code < 500 and response.status_code != 401, where
             if method == "GET":
                 assert response.status_code == 200, where
-        elif path.startswith("/api/"):
+        elif path.startswith(("/api/", "/fhir/")):
             assert response.status_code == 401, where
         else:
             assert response.status_code == 303, where

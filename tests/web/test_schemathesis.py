@@ -23,6 +23,8 @@ def test_no_generated_request_is_a_server_error(app, api_for, seeded_case):
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, headers={"Authorization": token})
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 6, [operation.label for operation in operations]
+    fhir = {operation.label for operation in operations if operation.label.startswith("GET /fhir")}
+    assert {"GET /fhir/metadata", "GET /fhir/Task", "GET /fhir/Task/{resource_id}"} <= fhir  # /fhir is in the schema
     statuses: Counter[str] = Counter()
     failures: dict[str, str] = {}
     for operation in operations:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, Index, String, UniqueConstraint, false, text
+from sqlalchemy import CheckConstraint, Column, DateTime, Index, String, UniqueConstraint, false, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 import tracking.users.models  # noqa: F401 - cases.navigator_id points at users
-from tracking.base import json_column, moment
+from tracking.base import json_column, moment, utcnow
 from tracking.pathway.vocabulary import (
     CaseStatus,
     Density,
@@ -151,6 +151,14 @@ class Step(SQLModel, table=True):
     result: dict[str, Any] = json_column()
     created_by_event_id: int = Field(foreign_key="case_events.id", nullable=False, index=True)
     created_at: datetime = moment(default_now=True)
+    # When the step last changed (created, booked, unbooked, completed, cancelled, handed off: the
+    # recorded_at of the event that changed it, written by apply_decision in tracking/cases/state.py),
+    # or its case's navigator, whom its FHIR Task names as owner (touch_case_steps). FHIR's
+    # Task.lastModified and `_lastUpdated` read it (migration 0016).
+    updated_at: datetime = Field(
+        default_factory=utcnow,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=text("now()"), index=True),
+    )
 
     __table_args__ = (
         CheckConstraint(f"status IN ({check_values(StepStatus)})", name="status"),

@@ -8,8 +8,8 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import text
-from sqlmodel import Session, select
+from sqlalchemy import text, update
+from sqlmodel import Session, col, select
 
 from tracking.cases.errors import IdempotencyKeyReused, InvalidInput
 from tracking.cases.models import Case, CaseEvent, PriorFilmRequest, Step
@@ -111,6 +111,7 @@ def apply_decision(session: Session, case: Case, event: CaseEvent, decision: Dec
             target_at=new.target_at,
             facility_id=new.facility_id,
             created_by_event_id=event.id,
+            updated_at=event.recorded_at,
         )
         for new in decision.create
     ]
@@ -134,6 +135,8 @@ def apply_decision(session: Session, case: Case, event: CaseEvent, decision: Dec
     for step_id, moment in decision.schedule:
         step = steps[step_id]
         step.status, step.scheduled_at = StepStatus.scheduled, moment
+    for step in steps.values():
+        step.updated_at = event.recorded_at  # when it last changed: FHIR's Task.lastModified (migration 0016)
     session.flush()
     _update_prior_film_requests(session, case, event, decision, created, steps)
     if decision.birads:
@@ -148,6 +151,12 @@ def apply_decision(session: Session, case: Case, event: CaseEvent, decision: Dec
     session.add(case)
     session.flush()
     return created
+
+
+def touch_case_steps(session: Session, case_id: int, at: datetime) -> None:
+    """Mark every step of the case changed at `at`: what their FHIR Tasks show of the case (the navigator
+    who owns them) changed, and a client syncing with `_lastUpdated` must see it."""
+    session.execute(update(Step).where(col(Step.case_id) == case_id, col(Step.updated_at) < at).values(updated_at=at))
 
 
 def _update_prior_film_requests(

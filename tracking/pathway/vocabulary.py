@@ -20,6 +20,27 @@ class Density(StrEnum):
     d = "d"
 
 
+# What each density and BI-RADS assessment category means, as people read them (the recall form,
+# the texts of FHIR Observations).
+DENSITY_WORDS = {
+    "a": "almost entirely fatty",
+    "b": "scattered areas of fibroglandular density",
+    "c": "heterogeneously dense",
+    "d": "extremely dense",
+}
+BIRADS_WORDS = {
+    "0": "incomplete, needs more imaging",
+    "1": "negative",
+    "2": "benign",
+    "3": "probably benign",
+    "4A": "low suspicion of malignancy",
+    "4B": "moderate suspicion of malignancy",
+    "4C": "high suspicion of malignancy",
+    "5": "highly suggestive of malignancy",
+    "6": "known biopsy-proven malignancy",
+}
+
+
 class FindingType(StrEnum):
     """BI-RADS mammography lexicon findings; the pathway files say which pathway works each up."""
 

@@ -84,6 +84,22 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/alerts"): READ,
     ("POST", "/api/alerts/{alert_id}/ack"): MANAGE_ALERTS,
     ("POST", "/api/letters/{letter_id}/send"): SEND_LETTERS,
+    # FHIR R4, read-only (tracking/web/routes_fhir.py): a search and a read per resource type.
+    ("GET", "/fhir/metadata"): READ,
+    ("GET", "/fhir/Patient"): READ,
+    ("GET", "/fhir/Patient/{resource_id}"): READ,
+    ("GET", "/fhir/Practitioner"): READ,
+    ("GET", "/fhir/Practitioner/{resource_id}"): READ,
+    ("GET", "/fhir/ServiceRequest"): READ,
+    ("GET", "/fhir/ServiceRequest/{resource_id}"): READ,
+    ("GET", "/fhir/Task"): READ,
+    ("GET", "/fhir/Task/{resource_id}"): READ,
+    ("GET", "/fhir/Observation"): READ,
+    ("GET", "/fhir/Observation/{resource_id}"): READ,
+    ("GET", "/fhir/DiagnosticReport"): READ,
+    ("GET", "/fhir/DiagnosticReport/{resource_id}"): READ,
+    ("GET", "/fhir/Communication"): READ,
+    ("GET", "/fhir/Communication/{resource_id}"): READ,
 }
 
 

@@ -27,6 +27,7 @@ def create_app() -> FastAPI:
         routes_auth,
         routes_case,
         routes_facilities,
+        routes_fhir,
         routes_hl7_messages,
         routes_new_case,
         routes_ops,
@@ -53,6 +54,7 @@ def create_app() -> FastAPI:
         routes_hl7_messages,
         api,
         api_letter_sending,
+        routes_fhir,
     ):
         app.include_router(module.router)
 

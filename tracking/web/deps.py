@@ -58,8 +58,13 @@ class Forbidden(Exception):
         super().__init__(message)
 
 
+def is_fhir(request: Request) -> bool:
+    return request.url.path.startswith("/fhir/") or request.url.path == "/fhir"
+
+
 def is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api")
+    """For machines: /api (JSON errors) and /fhir (OperationOutcomes); 401 rather than the sign-in page."""
+    return request.url.path.startswith("/api") or is_fhir(request)
 
 
 def signed_in(request: Request, session: SessionDep, now: NowDep) -> Signed | None:

@@ -9,6 +9,7 @@ recorded in the audit log in a short transaction of their own, with ids and the 
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,8 +24,10 @@ from tracking.audit import audit
 from tracking.cases.errors import WorkupError, classify, describe
 from tracking.clock import wall_clock
 from tracking.db import DatabaseUnavailable, get_engine
+from tracking.fhir.codes import MEDIA_TYPE as FHIR_JSON
+from tracking.fhir.outcome import FhirError, operation_outcome
 from tracking.pathway.fields import bounded_text
-from tracking.web.deps import Forbidden, LoginRequired, is_api
+from tracking.web.deps import Forbidden, LoginRequired, is_api, is_fhir
 from tracking.web.templating import page
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,11 @@ TITLES = {
     503: "Unavailable",
 }
 INT4_MAX = 2**31 - 1
+# What /fhir says for the framework's own 404 and 405 (Starlette's words are "Not Found" and "Method Not Allowed").
+FHIR_HTTP_WORDS = {
+    404: "nothing is served at {path}; GET /fhir/metadata lists the resource types this server reads",
+    405: "this FHIR server is read-only: only GET is served at {path}",
+}
 
 
 def _actor(request: Request) -> str:
@@ -85,9 +93,16 @@ def answer(
     *,
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
+    issue_code: str | None = None,
+    parameter: str | None = None,
 ) -> Response:
-    """The error answer: JSON under /api, otherwise the error page; audited when it is a denial or refused write."""
+    """The error answer: an OperationOutcome under /fhir (400 for what /api answers 422), JSON under /api,
+    otherwise the error page; audited when it is a denial or refused write."""
     record_refusal(request, status)
+    if is_fhir(request):
+        shown = 400 if status == 422 else status
+        outcome = operation_outcome(shown, message, code=issue_code, parameter=parameter)
+        return JSONResponse(outcome, status_code=shown, headers=headers, media_type=FHIR_JSON)
     if is_api(request):
         return JSONResponse({"error": message, **(extra or {})}, status_code=status, headers=headers)
     response = page(
@@ -126,17 +141,35 @@ def install_error_handlers(app: FastAPI) -> None:
     def forbidden(request: Request, error: Forbidden) -> Response:
         return answer(request, 403, error.message)
 
+    @app.exception_handler(FhirError)
+    def fhir_refused(request: Request, error: FhirError) -> Response:
+        return answer(request, error.status, error.message, issue_code=error.code, parameter=error.parameter)
+
     @app.exception_handler(StarletteHTTPException)
     def http_error(request: Request, error: StarletteHTTPException) -> Response:
         message = error.detail if isinstance(error.detail, str) else "the request was refused"
-        if error.status_code == 404 and message == "Not Found" and not is_api(request):
+        if (
+            is_fhir(request)
+            and error.status_code in FHIR_HTTP_WORDS
+            and message == HTTPStatus(error.status_code).phrase
+        ):
+            message = FHIR_HTTP_WORDS[error.status_code].format(path=request.url.path[:100])
+        elif error.status_code == 404 and message == "Not Found" and not is_api(request):
             message = _no_such_page(request)
-        return answer(request, error.status_code, message, headers=dict(error.headers or {}))
+        return answer(
+            request,
+            error.status_code,
+            message,
+            headers=dict(error.headers or {}),
+            issue_code="not-supported" if is_fhir(request) and error.status_code in (404, 405) else None,
+        )
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(request: Request, error: RequestValidationError) -> Response:
         problems = list(error.errors())
-        if not is_api(request) and any(item["loc"][:1] == ("path",) for item in problems):
+        if (is_fhir(request) or not is_api(request)) and any(item["loc"][:1] == ("path",) for item in problems):
+            if is_fhir(request):
+                return answer(request, 404, f"there is no resource at {request.url.path[:100]}")
             return answer(request, 404, _no_such_page(request))  # a mistyped address: /cases/abc
         return answer(request, 422, f"invalid request: {_validation_problems(problems)}")
 

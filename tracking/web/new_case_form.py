@@ -21,6 +21,7 @@ from tracking.centre_time import shown_moment, typed_moment
 from tracking.facilities.directory import FacilityEntry
 from tracking.pathway.definition import all_pathways
 from tracking.pathway.engine import CLOCK_SKEW
+from tracking.pathway.vocabulary import BIRADS_WORDS, DENSITY_WORDS
 from tracking.patients.contact_details import LANGUAGES, ContactDetails
 from tracking.settings import get_settings
 from tracking.web.form_problems import Loc, Problems, sentence, validation_problems
@@ -31,23 +32,8 @@ MAX_FACILITIES = 20
 PHONE_LABELS = [("mobile", "Mobile"), ("home", "Home"), ("work", "Work")]
 LEAVE_MESSAGE = {"": None, "yes": True, "no": False}
 SIDES = [("left", "Left"), ("right", "Right"), ("bilateral", "Both")]
-DENSITIES = [
-    ("a", "a: almost entirely fatty"),
-    ("b", "b: scattered areas of fibroglandular density"),
-    ("c", "c: heterogeneously dense"),
-    ("d", "d: extremely dense"),
-]
-BIRADS = [
-    ("0", "0: incomplete, needs more imaging"),
-    ("1", "1: negative"),
-    ("2", "2: benign"),
-    ("3", "3: probably benign"),
-    ("4A", "4A: low suspicion of malignancy"),
-    ("4B", "4B: moderate suspicion of malignancy"),
-    ("4C", "4C: high suspicion of malignancy"),
-    ("5", "5: highly suggestive of malignancy"),
-    ("6", "6: known biopsy-proven malignancy"),
-]
+DENSITIES = [(code, f"{code}: {meaning}") for code, meaning in DENSITY_WORDS.items()]
+BIRADS = [(code, f"{code}: {meaning}") for code, meaning in BIRADS_WORDS.items()]
 CHANNELS = [
     ("email", "Email"),
     ("fax", "Fax"),

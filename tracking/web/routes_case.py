@@ -19,6 +19,7 @@ from tracking.audit import audit
 from tracking.cases.errors import IdempotencyKeyReused, InvalidInput, NotFound, VersionConflict, WorkupError
 from tracking.cases.models import Case
 from tracking.cases.recording import record_event
+from tracking.cases.state import touch_case_steps
 from tracking.pathway.definition import find_pathway
 from tracking.pathway.fields import INT4_MAX, shown
 from tracking.users.roles import ASSIGN, MANAGE_ALERTS, may_record
@@ -185,7 +186,9 @@ async def assign(
             session.rollback()
             record_refusal(request, 422)
             return _page(request, "error.html", status_code=422, title="Not an active navigator", message=str(refused))
-    case.navigator_id = navigator.id if navigator else None
+    if case.navigator_id != (navigator.id if navigator else None):
+        case.navigator_id = navigator.id if navigator else None
+        touch_case_steps(session, case_id, now)  # each step's Task shows the navigator as its owner
     session.add(case)
     audit(session, actor=signed.user.username, action="case.assigned", at=now, case_id=case_id,
           navigator=navigator.username if navigator else None)  # fmt: skip
