@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from tracking.alerts.models import Alert
 from tracking.audit import AuditEntry
 from tracking.cases.models import Case, CaseEvent, OutsideFacility, Patient, PriorFilmRequest, Step
+from tracking.hl7.inbox_models import HL7InboxItem
 from tracking.letters.models import Letter
 from tracking.navigation.models import CaseNote, NavigatorTask
 from tracking.notify.models import Notification
@@ -20,6 +21,7 @@ __all__ = [
     "User",
     "UserSession",
     "CaseNote",
+    "HL7InboxItem",
     "Letter",
     "NavigatorTask",
     "CaseRun",

@@ -27,6 +27,7 @@ OPERATIONS = frozenset({Role.ops, Role.admin})  # the operations page: pipelines
 NAVIGATE = frozenset({Role.navigator})  # calls, notes, tasks and the patient's contact details
 FACILITIES = frozenset({Role.navigator, Role.admin})  # keep the facility directory
 RECORD_EVENTS = frozenset({Role.navigator, Role.radiologist})  # some events; the pathway file says which
+HL7_INBOX = frozenset({Role.navigator, Role.radiologist})  # review what the RIS sent; confirm or dismiss it
 
 
 def may_record(role: str, event_kind: str, pathway: Pathway) -> bool:
@@ -79,6 +80,9 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/overdue"): READ,
     ("GET", "/api/screening"): READ,
     ("GET", "/api/alerts"): READ,
+    ("GET", "/hl7/inbox"): HL7_INBOX,
+    ("POST", "/hl7/inbox/{item_id}/confirm"): HL7_INBOX,
+    ("POST", "/hl7/inbox/{item_id}/dismiss"): HL7_INBOX,
     ("POST", "/api/alerts/{alert_id}/ack"): MANAGE_ALERTS,
 }
 
