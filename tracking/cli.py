@@ -9,7 +9,7 @@ import click
 import typer
 
 from tracking.cases.errors import classify, describe
-from tracking.commands import cases, db, events, letters, outbox, pathway, runs, users
+from tracking.commands import cases, db, events, hl7, letters, outbox, pathway, runs, users
 from tracking.commands.demo import demo
 from tracking.commands.deploy import deploy
 from tracking.commands.operations import alert_app, alerts, reminders, scheduler, serve, sweep
@@ -35,6 +35,7 @@ app.add_typer(pathway.app, name="pathway")
 app.add_typer(users.app, name="user")
 app.add_typer(runs.app, name="runs")
 app.add_typer(letters.app, name="letter")
+app.add_typer(hl7.app, name="hl7")
 app.command("letters")(letters.letters)
 app.command("overdue")(overdue)
 app.command("worklist")(show_worklist)

@@ -87,6 +87,7 @@ def calls(app, targets) -> list[tuple[str, str, str, tuple | None]]:
         "alert_id": [targets["alert"]],
         "task_id": [targets["task"]],
         "facility_id": [targets["facility"]],
+        "item_id": [1],  # an HL7 inbox item; none is queued here, so the roles allowed get 404
         "name": list(EXPORTS),
     }
     result = []

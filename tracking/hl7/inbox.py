@@ -212,6 +212,8 @@ def confirm_item(
         event_id, decided_case, warnings = recorded.event_id, case.id, recorded.warnings
         _link_if_free(session, item, person, now)
     elif kind == HL7InboxKind.open_case:
+        if not data.get("finding_type"):
+            raise InvalidInput("choose the finding type (it picks the pathway) before opening the case")
         opened = open_case(
             session,
             CaseOpening.model_validate(data),

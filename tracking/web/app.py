@@ -26,6 +26,7 @@ def create_app() -> FastAPI:
         routes_auth,
         routes_case,
         routes_facilities,
+        routes_hl7_inbox,
         routes_new_case,
         routes_ops,
         routes_screening,
@@ -48,6 +49,7 @@ def create_app() -> FastAPI:
         routes_ops,
         routes_audit,
         routes_team,
+        routes_hl7_inbox,
         api,
     ):
         app.include_router(module.router)
