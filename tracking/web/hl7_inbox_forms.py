@@ -35,6 +35,7 @@ CONFIRM_WORDS = {
     HL7InboxKind.merge_patients: "Merge the two records",
     HL7InboxKind.review: "Mark as seen",
 }
+EVENT_LABELS = {"birads": "BI-RADS assessment", "extent_mm": "extent (mm)"}
 
 
 @dataclass
@@ -117,6 +118,7 @@ def _event_widgets(session: Session, form: ProposalForm) -> None:
         return
     for widget in field_widgets(pathway, rule, prefix=form.prefix):
         kind = widget["input"]
+        widget["label"] = EVENT_LABELS.get(widget["name"], widget["label"])
         extra = {key: widget[key] for key in ("options", "step", "min", "max", "maxlength") if widget.get(key)}
         form.widgets.append({**widget, "input": kind, **extra})
         value = item.payload.get(widget["name"])
