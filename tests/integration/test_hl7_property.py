@@ -116,8 +116,21 @@ def _patient(session) -> tuple:
     return (patient.phones, patient.address, patient.preferred_language, patient.family_name)
 
 
-def test_every_corpus_message_is_read_without_damage(session):
-    """The undamaged corpus, each message alone against the seed case: none raises, each has an outcome."""
+# What the corpus says about its patients: none of it may reach the message log's detail or an audit row.
+PHI = ["HL7-100", "HL7-200", "HL7-300", "123-45-6789", "Testcase", "Maren", "Brien", "Siobhan", "Nobody",
+       "19680412", "1968-04-12", "5550177", "5550199", "5550111", "555-0177", "Elm Street", "Harbour"]  # fmt: skip
+
+
+def test_every_corpus_message_is_read_and_its_log_detail_names_no_one(session):
+    """The undamaged corpus, each message alone against the seed case: none raises, each has an outcome,
+    and neither the detail kept in the message log nor any audit row carries a name, MRN, phone or address."""
+    from tracking.audit import AuditEntry
+
     seed_case(session)
     for name in MESSAGES:
-        assert run(session, message(name)).outcome in set(MessageOutcome), name
+        result = run(session, message(name))
+        assert result.outcome in set(MessageOutcome), name
+        leaked = [value for value in PHI if value.lower() in result.detail.lower()]
+        assert not leaked, f"{name}: {leaked} in {result.detail!r}"
+    audits = " ".join(str(entry.detail) for entry in session.exec(select(AuditEntry)).all())
+    assert not [value for value in PHI if value in audits]

@@ -18,6 +18,13 @@ from tracking.hl7.reading import Reader, hl7_moment
 from tracking.pathway.vocabulary import CaseStatus, HL7InboxKind
 
 ACTIVE_CASE = (CaseStatus.open.value, CaseStatus.lost_to_follow_up.value)
+# Proposals about a person's identity or contact details: their reasons stay out of the message log.
+PERSONAL = (
+    HL7InboxKind.open_case,
+    HL7InboxKind.update_contact_details,
+    HL7InboxKind.update_demographics,
+    HL7InboxKind.merge_patients,
+)
 
 
 @dataclass(frozen=True)
@@ -47,14 +54,15 @@ class Context:
         return Interpretation(MessageOutcome.ignored, detail, case_id=case_id)
 
     def queue(self, proposal: Proposal) -> Interpretation:
-        """Keep the proposal in the HL7 inbox for a person; the message's outcome is "queued"."""
+        """Keep the proposal in the HL7 inbox for a person; the message's outcome is "queued".
+
+        The log's detail carries the reason, except for proposals about a person's details (their
+        reasons may name what does not validate), which the inbox item keeps."""
         item = queue_item(self.session, proposal, message_id=self.message_id, actor=self.actor, now=self.now)
-        return Interpretation(
-            MessageOutcome.queued,
-            f"queued for review (inbox item {item.id}, {proposal.kind.replace('_', ' ')}): {proposal.reason}"[:1000],
-            case_id=proposal.case_id,
-            inbox_item_id=item.id,
-        )
+        detail = f"queued for review (inbox item {item.id}, {proposal.kind.replace('_', ' ')})"
+        if proposal.kind not in PERSONAL:
+            detail += f": {proposal.reason}"
+        return Interpretation(MessageOutcome.queued, detail[:1000], case_id=proposal.case_id, inbox_item_id=item.id)
 
     def review(
         self,

@@ -9,6 +9,7 @@ about a patient not followed here is ignored.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -22,6 +23,7 @@ from tracking.hl7.interpretation import Interpretation
 from tracking.pathway.vocabulary import HL7InboxKind
 from tracking.patients.contact_details import MAX_PHONES, ContactDetails, contact_details, update_contact_details
 
+QUOTED = re.compile(r"'[^']*'")  # a validation message quotes the value: left out of reasons and logs
 SKIPPED_USE = {"NET", "X.400"}  # e-mail and the like: not a phone
 SKIPPED_EQUIPMENT = {"INTERNET", "X.400", "FX", "BP"}  # e-mail, fax, pager
 
@@ -139,7 +141,8 @@ def pid_contact(context: Context, pid: hl7.Segment | None, stored: dict[str, Any
         problems = []
         for error in invalid.errors(include_url=False, include_input=False):
             place = ".".join(str(part) for part in error["loc"]) or "contact"
-            problems.append(f"{place.replace('_', ' ')}: {error['msg']}")
+            message = QUOTED.sub("", str(error["msg"]).removeprefix("Value error, "))  # never the value itself
+            problems.append(f"{place.replace('_', ' ')}: {' '.join(message.split())}")
         return payload, problems
     return clean.model_dump(mode="json"), []
 
