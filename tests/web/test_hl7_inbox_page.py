@@ -70,6 +70,10 @@ def test_one_click_confirm_records_and_shows_a_banner(browser_for, waiting, comm
         event = session.exec(select(CaseEvent).where(CaseEvent.kind == "magnification_result")).one()
         assert event.actor == "u-radiologist"
     assert status(committed, waiting["result"]) == "confirmed"
+    twice = browser.post_form(f"/hl7/inbox/{waiting['result']}/confirm", form)  # a double click
+    assert twice.status_code == 303
+    with Session(committed) as session:
+        assert len(session.exec(select(CaseEvent).where(CaseEvent.kind == "magnification_result")).all()) == 1
 
 
 def test_a_refusal_is_422_with_a_summary_naming_the_field_and_nothing_saved(browser_for, waiting, committed):
@@ -118,7 +122,10 @@ def test_dismiss_needs_a_reason(browser_for, waiting, committed):
     assert "dismissed" in browser.get(done.headers["location"]).text
     assert status(committed, item) == "dismissed"
     again = browser.post_form(f"/hl7/inbox/{item}/dismiss", {f"i{item}-reason": "again"})
-    assert again.status_code == 422
+    assert again.status_code == 303  # decided already: the banner says by whom, nothing changes
+    assert "dismissed by u-navigator" in browser.get(again.headers["location"]).text
+    with Session(committed) as session:
+        assert session.get(HL7InboxItem, item).dismiss_reason == "Booked by phone already"
 
 
 def test_an_unknown_item_is_404(browser_for, waiting):

@@ -82,6 +82,7 @@ class MappingFile(Spec):
     message_types: list[Code] = Field(min_length=1)
     patient_identifier: PatientIdentifierSpec
     results_need_order: bool = True
+    corrected_result_event: Kind | None = None
     laterality_modifiers: dict[str, Side] = {}
     procedures: dict[str, ProcedureSpec]
     birads: ObservationSpec
@@ -126,6 +127,7 @@ class Mapping:
     authorities: frozenset[str]
     identifier_types: frozenset[str]
     results_need_order: bool
+    corrected_result_event: str | None
     laterality_modifiers: dict[str, str]
     procedures: dict[str, Procedure]
     birads: Observation
@@ -194,6 +196,7 @@ class _Checker:
         pathways = all_pathways()
         self.steps = {kind for pathway in pathways for kind in pathway.steps}
         self.fields = {name for pathway in pathways for rule in pathway.events.values() for name in rule.fields}
+        self.events = {kind for pathway in pathways for kind in pathway.events}
 
     def problem(self, where: Location, message: str) -> None:
         self.problems.append(f"{self.source.place(where)}: {message}")
@@ -233,6 +236,8 @@ class _Checker:
             if name not in self.fields:
                 self.problem(("report", "into_fields", index), f"no pathway event has a field '{name}'")
         self.check_identifiers_unique(birads, density, fields)
+        if spec.corrected_result_event is not None and spec.corrected_result_event not in self.events:
+            self.problem(("corrected_result_event",), f"no pathway has an event '{spec.corrected_result_event}'")
         if self.problems:
             raise MappingInvalid(self.problems)
         return Mapping(
@@ -241,6 +246,7 @@ class _Checker:
             authorities=frozenset(code(value) for value in spec.patient_identifier.assigning_authorities),
             identifier_types=frozenset(code(value) for value in spec.patient_identifier.identifier_types),
             results_need_order=spec.results_need_order,
+            corrected_result_event=spec.corrected_result_event,
             laterality_modifiers={code(key): side for key, side in spec.laterality_modifiers.items()},
             procedures=procedures,
             birads=birads,

@@ -159,7 +159,7 @@ class _Result:
         match = Match(case, step)
         return self.queue(
             f"A corrected result (OBR-25 C) arrived after the final one was recorded (event {event}). Compare "
-            "them and record the corrected assessment (an assessment event), or dismiss with a reason.",
+            "them and record what changed, or dismiss with a reason.",
             [match],
             alert_id=alert_id,
             corrected_event=event,
@@ -293,8 +293,9 @@ class _Result:
         if len(matches) == 1:
             match = matches[0]
             rule = result_event(match.pathway, match.step.kind)
-            if match.step.status == StepStatus.completed:  # a corrected result: the assessment is what changes
-                rule = match.pathway.events.get("assessment") or rule
+            corrected = context.mapping.corrected_result_event
+            if match.step.status == StepStatus.completed and corrected:  # what a corrected result changes
+                rule = match.pathway.events.get(corrected) or rule
             details |= {"step_id": match.step.id, "step": match.step.kind}
             if rule is not None:
                 payload, _ = self.payload(rule, match)

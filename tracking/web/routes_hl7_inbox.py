@@ -116,6 +116,8 @@ def inbox(
 async def confirm(request: Request, item_id: ItemId, session: SessionDep, now: NowDep, signed: Reviewer) -> Response:
     posted = {key: str(value) for key, value in (await request.form()).items()}
     item = _item(session, item_id)
+    if item.status != HL7InboxStatus.open:  # a second click, or a colleague was quicker: show what happened
+        return _decided(item)
     form = proposal_form(session, item)
     try:
         typed = read_proposal(form, posted)
@@ -137,7 +139,9 @@ async def confirm(request: Request, item_id: ItemId, session: SessionDep, now: N
 @router.post("/hl7/inbox/{item_id}/dismiss")
 async def dismiss(request: Request, item_id: ItemId, session: SessionDep, now: NowDep, signed: Reviewer) -> Response:
     posted = {key: str(value) for key, value in (await request.form()).items()}
-    _item(session, item_id)
+    item = _item(session, item_id)
+    if item.status != HL7InboxStatus.open:
+        return _decided(item)
     reason_id = f"i{item_id}-reason"
     reason = posted.get(reason_id, "").strip()
     try:
@@ -152,6 +156,10 @@ async def dismiss(request: Request, item_id: ItemId, session: SessionDep, now: N
                           status_code=422)  # fmt: skip
     session.commit()
     return RedirectResponse(f"/hl7/inbox?saved=dismissed&item={item_id}", status_code=303)
+
+
+def _decided(item: HL7InboxItem) -> Response:
+    return RedirectResponse(f"/hl7/inbox?saved={item.status}&item={item.id}", status_code=303)
 
 
 def _item(session: Session, item_id: int) -> HL7InboxItem:
@@ -193,7 +201,8 @@ def _banner(session: Session, saved: str, item_id: int | None) -> dict[str, Any]
     if item is None or item.status != saved:
         return None
     if saved == "dismissed":
-        return {"text": f"Inbox item {item.id} dismissed.", "case_id": item.case_id, "warnings": []}
+        return {"text": f"Inbox item {item.id} dismissed by {item.decided_by}.", "case_id": item.case_id,
+                "warnings": []}  # fmt: skip
     what = {
         HL7InboxKind.open_case: f"case {item.case_id} opened",
         HL7InboxKind.link_accession: "accession number linked",
@@ -209,4 +218,5 @@ def _banner(session: Session, saved: str, item_id: int | None) -> dict[str, Any]
         rule = find_pathway(case.pathway_name, case.pathway_version).events.get(event.kind) if case else None
         what = f"{rule.title if rule else words(event.kind)} recorded on case {event.case_id}"
         warnings = list(event.outcome.get("warnings", []))
-    return {"text": f"Inbox item {item.id} confirmed: {what}.", "case_id": item.case_id, "warnings": warnings}
+    text = f"Inbox item {item.id} confirmed by {item.decided_by}: {what}."
+    return {"text": text, "case_id": item.case_id, "warnings": warnings}
