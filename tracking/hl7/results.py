@@ -136,10 +136,10 @@ class _Result:
     def not_one(self, matches: list[Match]) -> str:
         kinds = ", ".join(kind.replace("_", " ") for kind in self.procedure.steps) if self.procedure else ""
         if not matches:
-            cases = self.context.active_cases(self.patient.patient)
-            where = f"case {', '.join(str(case.id) for case in cases)}" if cases else "no open case"
+            active = self.context.active_cases(self.patient.patient)
+            where = f"case {', '.join(str(case.id) for case in active)}" if active else "no open case"
             return f"No open step for this exam ({kinds}) on the patient's {where}."
-        cases = sorted({match.case.id for match in matches})
+        cases = sorted({int(match.case.id or 0) for match in matches})
         if len(cases) > 1:
             listed = ", ".join(map(str, cases))
             return f"The patient has {len(cases)} open cases with a step for this exam (cases {listed})."
