@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from tracking.alerts.models import Alert
 from tracking.audit import AuditEntry
 from tracking.cases.models import Case, CaseEvent, OutsideFacility, Patient, PriorFilmRequest, Step
+from tracking.hl7.inbox_models import HL7InboxItem
 from tracking.hl7.models import HL7Message
 from tracking.letters.models import Letter
 from tracking.navigation.models import CaseNote, NavigatorTask
@@ -21,6 +22,7 @@ __all__ = [
     "User",
     "UserSession",
     "CaseNote",
+    "HL7InboxItem",
     "Letter",
     "NavigatorTask",
     "CaseRun",

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
 
     # Letters (tracking/letters): the templates a centre edits, and the letterhead on every letter.
     letters_dir: Path = Field(default=REPO_ROOT / "config" / "letters", validation_alias="WORKUP_LETTERS_DIR")
+    # HL7 v2 from the RIS (tracking/hl7): the site's codes, senders and patient identifier authority.
+    hl7_mapping: Path = Field(
+        default=REPO_ROOT / "config" / "interfaces" / "hl7.yaml", validation_alias="WORKUP_HL7_MAPPING"
+    )
     centre_name: str = Field(
         default="Riverside Breast Imaging Centre", min_length=1, max_length=200, validation_alias="WORKUP_CENTRE_NAME"
     )

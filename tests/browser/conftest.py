@@ -41,7 +41,7 @@ SERVER_START_SECONDS = 20
 # Every table the demo, the pages and the sweep write to; emptied after each browser test.
 ALL_TABLES = (
     "users, user_sessions, api_tokens, login_failures, case_runs, notifications, alerts, prior_film_requests, "
-    "steps, case_events, audit_log, case_notes, navigator_tasks, cases, patients, outside_facilities"
+    "steps, case_events, audit_log, case_notes, navigator_tasks, cases, patients, outside_facilities, hl7_inbox_items"
 )
 
 

@@ -36,7 +36,9 @@ PAGES = [
     ("navigator", "/facilities"),
     ("navigator", "/screening"),
     ("navigator", "/cases/abc"),
+    ("navigator", "/hl7/inbox"),  # empty here; with waiting items: tests/browser/test_hl7_inbox.py
     ("radiologist", "/cases/{seed}"),
+    ("radiologist", "/hl7/inbox"),
     ("ops", "/ops"),
     ("ops", "/worklist"),
     ("admin", "/audit"),

@@ -88,6 +88,7 @@ def calls(app, targets) -> list[tuple[str, str, str, tuple | None]]:
         "task_id": [targets["task"]],
         "facility_id": [targets["facility"]],
         "letter_id": [987654],  # no such letter: an allowed role gets 404, the others 403
+        "item_id": [1],  # an HL7 inbox item; none is queued here, so the roles allowed get 404
         "name": list(EXPORTS),
         "resource_id": ["1"],  # /fhir/<Type>/<id>: a 200 or a 404, never 401 or 403 for a reader
     }

@@ -26,7 +26,8 @@ from tracking.notify.outbox import insert_from
 from tracking.settings import Settings, get_settings
 
 OUTSIDE_WORK_ALERTS = ("delivery_failed", "run_stalled")  # the "outside work that never happened" panel
-CASE_ALERTS = (*OUTSIDE_WORK_ALERTS, "case_stalled")  # alerts about a case, not a step: their headline is here
+# Alerts about a case, not a step: their headline is here.
+CASE_ALERTS = (*OUTSIDE_WORK_ALERTS, "case_stalled", "corrected_result")
 
 # The notice sent when each of these alerts is raised: "<alert kind>_alert". A notice about one of
 # them that is dead-lettered never raises another alert (see :quiet_kinds below).
@@ -144,6 +145,11 @@ def headline(alert_kind: str, *, undelivered: str | None = None, facility: str |
         if delivery_status == "pending":  # still waiting for its receiver: not given up on
             return f"{facility or 'The receiver'} has not received the {what} yet: it is still waiting to be sent"
         return f"{facility or 'The receiver'} never received the {what}"
+    if alert_kind == "corrected_result":
+        return (
+            "The RIS sent a corrected result after the final one was recorded: compare them in the HL7 inbox "
+            "and record what changed"
+        )
     if alert_kind == "case_stalled":
         standing = CASE_STANDING.get(case_status or "")
         if standing is None:  # closed since: the alert has resolved

@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from tracking.cases.errors import InvalidInput, NotFound
 from tracking.centre_time import local, typed_moment
+from tracking.commands import hl7_inbox
 from tracking.commands.common import actor, console, now_or, print_json, table
 from tracking.db import DatabaseUnavailable, get_engine, session_scope
 from tracking.hl7.ack import AckCode
@@ -19,7 +20,10 @@ from tracking.hl7.interpretation import MessageOutcome
 from tracking.hl7.log import LogFilters, is_message_type, is_sender, list_messages
 from tracking.logs import install as install_log_scrubber
 
-app = typer.Typer(help="HL7 v2 from the RIS: the MLLP listener, file imports, the message log.", no_args_is_help=True)
+app = typer.Typer(
+    help="HL7 v2 from the RIS: the MLLP listener, file imports, the message log, the inbox.", no_args_is_help=True
+)
+app.add_typer(hl7_inbox.app, name="inbox")
 DEFAULT_PORT = 2575  # IANA's port for HL7 over MLLP
 
 

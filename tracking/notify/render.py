@@ -30,6 +30,7 @@ SUBJECTS = {
     "delivery_failed_alert": "Case {case_id}: {headline}",
     "run_stalled_alert": "Case {case_id}: {headline}",
     "case_stalled_alert": "{headline}",  # the headline names the case
+    "corrected_result_alert": "Case {case_id}: a corrected result needs review",
 }
 
 

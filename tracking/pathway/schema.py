@@ -156,7 +156,12 @@ def validate_file(source: PathwaySource) -> tuple[PathwayFile | None, list[str]]
     try:
         return PathwayFile.model_validate(source.data), []
     except ValidationError as invalid:
-        return None, [_problem(source, error) for error in invalid.errors()]
+        return None, located_problems(source, invalid)
+
+
+def located_problems(source: PathwaySource, invalid: ValidationError) -> list[str]:
+    """Each of a validation error's problems as `file:line: place: what` (any YAML file read by read_source)."""
+    return [_problem(source, error) for error in invalid.errors()]
 
 
 def _problem(source: PathwaySource, error: Any) -> str:

@@ -135,6 +135,25 @@ class AlertKind(StrEnum):
     delivery_failed = "delivery_failed"  # a notification was dead-lettered: its receiver never got it
     run_stalled = "run_stalled"  # a case's run request has waited longer than the configured limit
     case_stalled = "case_stalled"  # an open or lost case with no open dated step and no other open alert
+    corrected_result = "corrected_result"  # the RIS corrected a result after the final one was recorded (HL7)
+
+
+class HL7InboxKind(StrEnum):
+    """What a person is asked to confirm about a received HL7 message (tracking/hl7/inbox.py)."""
+
+    record_event = "record_event"  # record the prefilled event on a case
+    open_case = "open_case"  # open the proposed case (a diagnostic order for a patient with no case)
+    link_accession = "link_accession"  # link an order's accession number to a step
+    update_contact_details = "update_contact_details"  # the RIS's phones, address, language for a patient
+    update_demographics = "update_demographics"  # the RIS has another name or birth date for an MRN
+    merge_patients = "merge_patients"  # ADT^A40: two MRNs are one patient
+    review = "review"  # nothing to apply (a cancelled order or appointment): seen and decided by a person
+
+
+class HL7InboxStatus(StrEnum):
+    open = "open"
+    confirmed = "confirmed"
+    dismissed = "dismissed"
 
 
 class CaseRunStatus(StrEnum):

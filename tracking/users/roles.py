@@ -29,6 +29,7 @@ FACILITIES = frozenset({Role.navigator, Role.admin})  # keep the facility direct
 RECORD_EVENTS = frozenset({Role.navigator, Role.radiologist})  # some events; the pathway file says which
 SEND_LETTERS = frozenset({Role.navigator})  # letters to providers and facilities by fax or email
 HL7_MESSAGES = frozenset({Role.navigator, Role.ops, Role.admin})  # the HL7 message log (no message content)
+HL7_INBOX = frozenset({Role.navigator, Role.radiologist})  # review what the RIS sent; confirm or dismiss it
 
 
 def may_record(role: str, event_kind: str, pathway: Pathway) -> bool:
@@ -82,6 +83,9 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/overdue"): READ,
     ("GET", "/api/screening"): READ,
     ("GET", "/api/alerts"): READ,
+    ("GET", "/hl7/inbox"): HL7_INBOX,
+    ("POST", "/hl7/inbox/{item_id}/confirm"): HL7_INBOX,
+    ("POST", "/hl7/inbox/{item_id}/dismiss"): HL7_INBOX,
     ("POST", "/api/alerts/{alert_id}/ack"): MANAGE_ALERTS,
     ("POST", "/api/letters/{letter_id}/send"): SEND_LETTERS,
     # FHIR R4, read-only (tracking/web/routes_fhir.py): a search and a read per resource type.

@@ -10,7 +10,17 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import SQLAlchemyError
 
 from tracking.centre_time import input_value, local, zone_label
-from tracking.users.roles import ADMINISTER, EXPORT, FACILITIES, HL7_MESSAGES, NAVIGATE, OPEN_CASES, OPERATIONS, Role
+from tracking.users.roles import (
+    ADMINISTER,
+    EXPORT,
+    FACILITIES,
+    HL7_INBOX,
+    HL7_MESSAGES,
+    NAVIGATE,
+    OPEN_CASES,
+    OPERATIONS,
+    Role,
+)
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.filters["words"] = lambda value: str(value or "").replace("_", " ")
@@ -45,6 +55,7 @@ def page(request: Request, name: str, status_code: int = 200, **context):
         "can_navigate": role in NAVIGATE,
         "can_keep_facilities": role in FACILITIES,
         "can_read_hl7": role in HL7_MESSAGES,
+        "can_review_hl7": role in HL7_INBOX,
         "is_navigator": role == Role.navigator,
         "nav": context.get("nav", ""),
     }
