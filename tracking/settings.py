@@ -34,6 +34,8 @@ class Settings(BaseSettings):
 
     # Letters (tracking/letters): the templates a centre edits, and the letterhead on every letter.
     letters_dir: Path = Field(default=REPO_ROOT / "config" / "letters", validation_alias="WORKUP_LETTERS_DIR")
+    # Reports (tracking/reports): outcomes.yaml, the outcomes audit's benchmarks and in-situ diagnoses.
+    reports_dir: Path = Field(default=REPO_ROOT / "config" / "reports", validation_alias="WORKUP_REPORTS_DIR")
     centre_name: str = Field(
         default="Riverside Breast Imaging Centre", min_length=1, max_length=200, validation_alias="WORKUP_CENTRE_NAME"
     )
