@@ -9,7 +9,7 @@ import click
 import typer
 
 from tracking.cases.errors import classify, describe
-from tracking.commands import cases, db, events, letters, outbox, pathway, runs, users
+from tracking.commands import cases, db, events, letters, outbox, pathway, report, runs, users
 from tracking.commands.demo import demo
 from tracking.commands.deploy import deploy
 from tracking.commands.operations import alert_app, alerts, reminders, scheduler, serve, sweep
@@ -36,6 +36,7 @@ app.add_typer(users.app, name="user")
 app.add_typer(runs.app, name="runs")
 app.add_typer(letters.app, name="letter")
 app.command("letters")(letters.letters)
+app.add_typer(report.app, name="report")
 app.command("overdue")(overdue)
 app.command("worklist")(show_worklist)
 app.command("screening")(screening)
