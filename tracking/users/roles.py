@@ -27,6 +27,9 @@ OPERATIONS = frozenset({Role.ops, Role.admin})  # the operations page: pipelines
 NAVIGATE = frozenset({Role.navigator})  # calls, notes, tasks and the patient's contact details
 FACILITIES = frozenset({Role.navigator, Role.admin})  # keep the facility directory
 RECORD_EVENTS = frozenset({Role.navigator, Role.radiologist})  # some events; the pathway file says which
+# The MQSA outcomes audit (page, CSV, PDF): radiologists review their own and each other's figures
+# (case ids and counts only, no patient names), ops and admins keep it for the facility.
+OUTCOMES_AUDIT = frozenset({Role.radiologist, Role.ops, Role.admin})
 
 
 def may_record(role: str, event_kind: str, pathway: Pathway) -> bool:
@@ -73,6 +76,9 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/ops/export/{name}.csv"): EXPORT,
     ("GET", "/audit"): ADMINISTER,
     ("GET", "/audit.csv"): ADMINISTER,
+    ("GET", "/reports/outcomes"): OUTCOMES_AUDIT,
+    ("GET", "/reports/outcomes.csv"): OUTCOMES_AUDIT,
+    ("GET", "/reports/outcomes.pdf"): OUTCOMES_AUDIT,
     ("POST", "/api/cases"): OPEN_CASES,
     ("GET", "/api/cases/{case_id}"): READ,
     ("POST", "/api/cases/{case_id}/events"): RECORD_EVENTS,

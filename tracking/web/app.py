@@ -28,6 +28,7 @@ def create_app() -> FastAPI:
         routes_facilities,
         routes_new_case,
         routes_ops,
+        routes_reports,
         routes_screening,
         routes_team,
         routes_worklist,
@@ -48,6 +49,7 @@ def create_app() -> FastAPI:
         routes_ops,
         routes_audit,
         routes_team,
+        routes_reports,
         api,
     ):
         app.include_router(module.router)

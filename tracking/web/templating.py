@@ -10,7 +10,16 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import SQLAlchemyError
 
 from tracking.centre_time import input_value, local, zone_label
-from tracking.users.roles import ADMINISTER, EXPORT, FACILITIES, NAVIGATE, OPEN_CASES, OPERATIONS, Role
+from tracking.users.roles import (
+    ADMINISTER,
+    EXPORT,
+    FACILITIES,
+    NAVIGATE,
+    OPEN_CASES,
+    OPERATIONS,
+    OUTCOMES_AUDIT,
+    Role,
+)
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.filters["words"] = lambda value: str(value or "").replace("_", " ")
@@ -41,6 +50,7 @@ def page(request: Request, name: str, status_code: int = 200, **context):
         "can_export": role in EXPORT,
         "can_audit": role in ADMINISTER,
         "can_operate": role in OPERATIONS,
+        "can_audit_outcomes": role in OUTCOMES_AUDIT,
         "can_open_cases": role in OPEN_CASES,
         "can_navigate": role in NAVIGATE,
         "can_keep_facilities": role in FACILITIES,
