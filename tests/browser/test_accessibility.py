@@ -37,6 +37,9 @@ PAGES = [
     ("ops", "/ops"),
     ("ops", "/worklist"),
     ("admin", "/audit"),
+    ("radiologist", "/reports/outcomes"),
+    ("ops", "/reports/outcomes?from=2026-01-01&to=2026-12-31"),
+    ("admin", "/reports/outcomes?from=2025-01-01"),
     ("admin", "/facilities"),
 ]
 PHONE = {"width": 390, "height": 844}
