@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from tests.factories import STEREOTACTIC_DONE, seed_opening
@@ -70,6 +71,14 @@ class Story:
     def pathology(self, category: str, diagnosis: str, actor: str, at: datetime, concordant: bool = True) -> Story:
         return self.record("pathology_result", {"category": category, "diagnosis": diagnosis,
                                                 "concordant": concordant}, actor, at)  # fmt: skip
+
+
+def commit_known_outcomes(engine: Engine) -> dict[str, int]:
+    """build_known_outcomes in a transaction of its own, committed (for the command line and the pages)."""
+    with Session(engine) as session:
+        cases = build_known_outcomes(session)
+        session.commit()
+    return cases
 
 
 def build_known_outcomes(session: Session) -> dict[str, int]:

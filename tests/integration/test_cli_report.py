@@ -11,7 +11,6 @@ import subprocess
 
 import pytest
 from sqlalchemy import text
-from sqlmodel import Session
 
 from tests.integration.test_cli import WORKUP, one_clear_line
 from tests.outcomes_support import (
@@ -21,7 +20,7 @@ from tests.outcomes_support import (
     EXPECTED_PPV3,
     PERIOD,
     ZONE,
-    build_known_outcomes,
+    commit_known_outcomes,
 )
 
 
@@ -38,10 +37,7 @@ def workup(database_url, committed):
 @pytest.fixture
 def known(committed, configure) -> dict[str, int]:
     configure(WORKUP_TIMEZONE=ZONE)
-    with Session(committed) as session:
-        cases = build_known_outcomes(session)
-        session.commit()
-    return cases
+    return commit_known_outcomes(committed)
 
 
 def audit_rows(engine) -> list:

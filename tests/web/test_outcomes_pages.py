@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session
 
-from tests.outcomes_support import AWAITING, PERIOD, ZONE, Story, build_known_outcomes, ny
+from tests.outcomes_support import AWAITING, PERIOD, ZONE, Story, commit_known_outcomes, ny
 from tracking.users.service import create_user
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -24,10 +24,7 @@ QUARTER = f"from={PERIOD[0]}&to={PERIOD[1]}"
 @pytest.fixture
 def known(committed, configure) -> dict[str, int]:
     configure(WORKUP_TIMEZONE=ZONE)
-    with Session(committed) as session:
-        cases = build_known_outcomes(session)
-        session.commit()
-    return cases
+    return commit_known_outcomes(committed)
 
 
 def cell(html: str, testid: str) -> str:
@@ -144,8 +141,13 @@ def test_csv_download_is_the_figures_per_radiologist_formula_safe_and_audited(br
     assert 'filename="outcomes-audit-2026-01-01-to-2026-03-31.csv"' in answer.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(answer.text)))
     names = [row["name"] for row in rows]
-    assert names == ["'=HYPERLINK(\"http://x.example\",\"x\")", "Ann Radiologist", "Ben Radiologist", "not recorded",
-                     "centre"]  # sorted by name; the formula is quoted
+    assert names == [
+        '\'=HYPERLINK("http://x.example","x")',
+        "Ann Radiologist",
+        "Ben Radiologist",
+        "not recorded",
+        "centre",
+    ]  # sorted by name; the formula is quoted
     centre = rows[-1]
     assert (centre["biopsies_recommended"], centre["ppv3"], centre["ppv3_verdict"]) == ("13", "0.5", "above range")
     assert len(audit_rows(committed, "export.outcomes_csv")) == 1

@@ -119,6 +119,18 @@ def _marker(marker: Marker, x_at, top: float, base: float) -> str:
     )
 
 
+def _opening(chart_id: str, height: float, title: str, description: str) -> list[str]:
+    """The <svg> tag of a chart (an image named by its title and description) and those two."""
+    title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" id={quoteattr(chart_id)} '
+        f'aria-labelledby="{title_id} {desc_id}" viewBox="0 0 {WIDTH} {height}" width="100%" '
+        f'style="max-width:{WIDTH}px">',
+        f"<title id={quoteattr(title_id)}>{escape(title)}</title>",
+        f"<desc id={quoteattr(desc_id)}>{escape(description)}</desc>",
+    ]
+
+
 def histogram(
     *,
     chart_id: str,
@@ -146,13 +158,8 @@ def histogram(
     def x_at(units: float) -> float:
         return LEFT + units * slot
 
-    title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" id={quoteattr(chart_id)} '
-        f'aria-labelledby="{title_id} {desc_id}" viewBox="0 0 {WIDTH} {height}" width="100%" '
-        f'style="max-width:{WIDTH}px">',
-        f"<title id={quoteattr(title_id)}>{escape(title)}</title>",
-        f"<desc id={quoteattr(desc_id)}>{escape(_describe(bars, markers, unit_words, x_label))}</desc>",
+        *_opening(chart_id, height, title, _describe(bars, markers, unit_words, x_label)),
         "<defs>"
         f'<pattern id="{chart_id}-hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
         'patternTransform="rotate(45)">'
@@ -216,13 +223,8 @@ def rate_bars(*, chart_id: str, title: str, rows: Sequence[RateBar], band: tuple
 
     low, high = band
     described = "; ".join(f"{row.label}: {row.words}" for row in rows)
-    title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" id={quoteattr(chart_id)} '
-        f'aria-labelledby="{title_id} {desc_id}" viewBox="0 0 {WIDTH} {height}" width="100%" '
-        f'style="max-width:{WIDTH}px">',
-        f"<title id={quoteattr(title_id)}>{escape(title)}</title>",
-        f"<desc id={quoteattr(desc_id)}>{escape(f'{title}. {described}. Shaded: {band_label}.')}</desc>",
+        *_opening(chart_id, height, title, f"{title}. {described}. Shaded: {band_label}."),
         _legend_sample(Marker(band_label, 0, 1, kind="band"), plot_left, 8 + LEGEND_ROW),
         _text(plot_left + 28, 8 + LEGEND_ROW, band_label, anchor="start"),
         f'<rect x="{x_at(low):.1f}" y="{RATE_TOP:.1f}" width="{x_at(high) - x_at(low):.1f}" '

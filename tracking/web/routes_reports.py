@@ -7,6 +7,9 @@ MRN; each view and download is audited with the case ids it listed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -55,22 +58,50 @@ def days_chart(report: OutcomesReport) -> str:
                      bars=bars, markers=markers, x_label="days from recommendation to diagnosis")  # fmt: skip
 
 
-def _period(start: str, end: str) -> tuple[Period | None, Problems]:
-    period, found = read_period(start, end, FIELDS)
+@dataclass(frozen=True)
+class Asked:
+    """The period as typed in the form or the address (`from`, `to`), kept to show it again."""
+
+    start: str = ""
+    end: str = ""
+
+
+def asked_period(start: str = Query("", alias="from"), end: str = Query("", alias="to")) -> Asked:
+    return Asked(start, end)
+
+
+AskedDep = Annotated[Asked, Depends(asked_period)]
+
+
+def _period(asked: Asked) -> tuple[Period | None, Problems]:
+    period, found = read_period(asked.start, asked.end, FIELDS)
     problems = Problems()
     for field, message in found.items():
         problems.add(field, message)
     return period, problems
 
 
-def _form_page(request: Request, now, start: str, end: str, problems: Problems, report: OutcomesReport | None):
-    query = urlencode({key: value for key, value in (("from", start.strip()), ("to", end.strip())) if value})
-    context = {"nav": "outcomes", "now": now, "values": {"from": start, "to": end}, "problems": problems,
+def _form_page(request: Request, now, asked: Asked, problems: Problems, report: OutcomesReport | None):
+    typed = (("from", asked.start.strip()), ("to", asked.end.strip()))
+    query = urlencode({key: value for key, value in typed if value})
+    context = {"nav": "outcomes", "now": now, "values": {"from": asked.start, "to": asked.end}, "problems": problems,
                "problem_list": problems.in_order(["from", "to"]), "report": report,
                "query": f"?{query}" if query else "", "zone_name": get_settings().timezone}  # fmt: skip
     if report is not None:
         context |= figures_context(report)
     return page(request, "outcomes.html", status_code=422 if problems else 200, **context)
+
+
+def _answer(request: Request, session, now, signed, asked: Asked, action: str,
+            respond: Callable[[OutcomesReport], Response]) -> Response:  # fmt: skip
+    """The report for the period asked, answered by `respond` and audited; or the form with its problems (422)."""
+    period, problems = _period(asked)
+    if period is None:
+        return _form_page(request, now, asked, problems, None)
+    report = outcomes_report(session, period, now)
+    answer = respond(report)  # first: a download that could not be made is not audited as shown
+    audit_shown(session, report, actor=signed.user.username, action=action)
+    return answer
 
 
 def figures_context(report: OutcomesReport, printed: bool = False) -> dict:
@@ -88,49 +119,35 @@ def figures_context(report: OutcomesReport, printed: bool = False) -> dict:
 
 
 @router.get("/reports/outcomes")
-def outcomes_page(request: Request, session: SessionDep, now: NowDep, signed=Depends(require(*OUTCOMES_AUDIT)),
-                  start: str = Query("", alias="from"), end: str = Query("", alias="to")):  # fmt: skip
-    period, problems = _period(start, end)
-    if period is None:
-        return _form_page(request, now, start, end, problems, None)
-    report = outcomes_report(session, period, now)
-    audit_shown(session, report, actor=signed.user.username, action="outcomes.viewed")
-    return _form_page(request, now, start, end, problems, report)
+def outcomes_page(request: Request, session: SessionDep, now: NowDep, asked: AskedDep,
+                  signed=Depends(require(*OUTCOMES_AUDIT))):  # fmt: skip
+    return _answer(request, session, now, signed, asked, "outcomes.viewed",
+                   lambda report: _form_page(request, now, asked, Problems(), report))  # fmt: skip
 
 
-def _filename(period: Period, suffix: str) -> str:
+def _download(body: bytes | str, media_type: str, period: Period, suffix: str) -> Response:
     dates = period.as_dict()
-    return f"outcomes-audit-{dates['from'] or 'start'}-to-{dates['to'] or 'now'}.{suffix}"
-
-
-def _download(body: bytes | str, media_type: str, filename: str) -> Response:
+    filename = f"outcomes-audit-{dates['from'] or 'start'}-to-{dates['to'] or 'now'}.{suffix}"
     return Response(body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @router.get("/reports/outcomes.csv")
-def outcomes_csv_download(request: Request, session: SessionDep, now: NowDep,
-                          signed=Depends(require(*OUTCOMES_AUDIT)), start: str = Query("", alias="from"),
-                          end: str = Query("", alias="to")):  # fmt: skip
-    period, problems = _period(start, end)
-    if period is None:
-        return _form_page(request, now, start, end, problems, None)
-    report = outcomes_report(session, period, now)
-    audit_shown(session, report, actor=signed.user.username, action="export.outcomes_csv")
-    return _download(outcomes_csv(report), "text/csv", _filename(period, "csv"))
+def outcomes_csv_download(request: Request, session: SessionDep, now: NowDep, asked: AskedDep,
+                          signed=Depends(require(*OUTCOMES_AUDIT))):  # fmt: skip
+    return _answer(request, session, now, signed, asked, "export.outcomes_csv",
+                   lambda report: _download(outcomes_csv(report), "text/csv", report.period, "csv"))  # fmt: skip
 
 
-@router.get("/reports/outcomes.pdf")
-def outcomes_pdf_download(request: Request, session: SessionDep, now: NowDep,
-                          signed=Depends(require(*OUTCOMES_AUDIT)), start: str = Query("", alias="from"),
-                          end: str = Query("", alias="to")):  # fmt: skip
-    period, problems = _period(start, end)
-    if period is None:
-        return _form_page(request, now, start, end, problems, None)
-    report = outcomes_report(session, period, now)
+def pdf_of(report: OutcomesReport) -> bytes:
     settings = get_settings()
     html = templates.get_template("outcomes_pdf.html").render(
         report=report, centre_name=settings.centre_name, zone_name=settings.timezone, **figures_context(report, True)
     )
-    pdf = html_to_pdf(html)
-    audit_shown(session, report, actor=signed.user.username, action="export.outcomes_pdf")
-    return _download(pdf, "application/pdf", _filename(period, "pdf"))
+    return html_to_pdf(html)
+
+
+@router.get("/reports/outcomes.pdf")
+def outcomes_pdf_download(request: Request, session: SessionDep, now: NowDep, asked: AskedDep,
+                          signed=Depends(require(*OUTCOMES_AUDIT))):  # fmt: skip
+    return _answer(request, session, now, signed, asked, "export.outcomes_pdf",
+                   lambda report: _download(pdf_of(report), "application/pdf", report.period, "pdf"))  # fmt: skip
