@@ -66,7 +66,7 @@ def _days_text(figures: Figures) -> str:
     days = figures.to_diagnosis
     if not days.count:
         return "no result yet"
-    return f"median {days.median:g}, 90th percentile {days.p90:g} ({days.count} cases)"
+    return f"median {days.median:g}, 90th percentile {days.p90:g} ({days.count} case{'s' if days.count != 1 else ''})"
 
 
 def show(report: OutcomesReport) -> None:

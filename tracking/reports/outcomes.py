@@ -72,7 +72,8 @@ NOT_AVAILABLE = (
 
 # One line each, shown on the page, in the PDF and by the command (the docstrings say it in full).
 DEFINITIONS = (
-    ("Case", "Each workup of one finding counts once, in the period of its audit assessment."),
+    ("Case", "Each workup of one finding counts once, in the period of its biopsy recommendation (or, without "
+     "one, of its first final assessment)."),
     ("Recall worked up", "A case with a final assessment (BI-RADS 1 to 5; 0 is incomplete)."),
     ("Biopsy recommended", "The case's first assessment of BI-RADS 4, 4A, 4B, 4C or 5; later ones in the same "
      "case do not count again. It dates the case and names its radiologist (else the first final assessment)."),
@@ -182,8 +183,9 @@ def outcomes_report(
 
 def audit_shown(session: Session, report: OutcomesReport, *, actor: str, action: str) -> None:
     """One audit row naming the period and the case ids the report listed (those awaiting pathology)."""
-    audit(session, actor=actor, action=action, at=report.generated_at, **report.period.as_dict(),
-          cases_audited=report.centre.recalls_worked_up, case_ids=report.awaiting_case_ids)  # fmt: skip
+    detail: dict[str, Any] = {**report.period.as_dict(), "cases_audited": report.centre.recalls_worked_up,
+                              "case_ids": report.awaiting_case_ids}  # fmt: skip
+    audit(session, actor=actor, action=action, at=report.generated_at, **detail)
 
 
 # --- reading the cases -------------------------------------------------------------------------------------
@@ -226,7 +228,7 @@ def _case_outcomes(
         return []
     candidates, params = _candidates(period)
     params |= {"assessments": assessments, "kinds": kinds, "step_kinds": step_kinds, "open": list(OPEN_STEP_STATUSES)}
-    expanding = [bindparam(name, expanding=True) for name in ("assessments", "kinds", "step_kinds", "open")]
+    expanding: list[Any] = [bindparam(name, expanding=True) for name in ("assessments", "kinds", "step_kinds", "open")]
     events_query = text(EVENTS.format(candidates=candidates)).bindparams(*expanding[:2])
     steps_query = text(OPEN_STEPS.format(candidates=candidates)).bindparams(expanding[0], *expanding[2:])
     open_steps: dict[int, set[str]] = defaultdict(set)
