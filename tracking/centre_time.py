@@ -8,6 +8,7 @@ wall time that does not exist (the skipped hour) is refused, naming the field.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -88,3 +89,29 @@ def typed_moment(raw: str, *, what: str, default_time: time = time(9, 0)) -> dat
             "choose another time"
         )
     return at.astimezone(UTC)
+
+
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)  # the dates this project stores and reads
+ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def typed_day(raw: str, *, what: str) -> date | None:
+    """A day a person typed ("2026-12-03", as an HTML date input sends it), for a period on the
+    centre's clock. Empty: None. Not a date, or outside 1900-2199: InvalidInput naming `what`."""
+    text = raw.strip()
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text) if ISO_DAY.fullmatch(text) else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise InvalidInput(f"{what} {raw.strip()[:40]!r} is not a date: write it as YYYY-MM-DD, for example 2026-01-31")
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidInput(f"{what} {day.isoformat()} is out of range: give a date from 1900 to 2199")
+    return day
+
+
+def day_start(day: date) -> datetime:
+    """The UTC moment the centre's day `day` begins (its midnight on WORKUP_TIMEZONE)."""
+    return datetime.combine(day, time(0), tzinfo=centre_zone()).astimezone(UTC)

@@ -9,7 +9,7 @@ import click
 import typer
 
 from tracking.cases.errors import classify, describe
-from tracking.commands import cases, db, events, letter_sending, letters, outbox, pathway, runs, users
+from tracking.commands import cases, db, events, letter_sending, letters, outbox, pathway, report, runs, users
 from tracking.commands import hl7 as hl7_commands
 from tracking.commands.demo import demo
 from tracking.commands.deploy import deploy
@@ -38,6 +38,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(letters.app, name="letter")
 letters.app.command("send")(letter_sending.send)
 app.command("letters")(letters.letters)
+app.add_typer(report.app, name="report")
 app.command("overdue")(overdue)
 app.command("worklist")(show_worklist)
 app.command("screening")(screening)

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     hl7_mapping: Path = Field(
         default=REPO_ROOT / "config" / "interfaces" / "hl7.yaml", validation_alias="WORKUP_HL7_MAPPING"
     )
+
+    # Reports (tracking/reports): outcomes.yaml, the outcomes audit's benchmarks and in-situ diagnoses.
+    reports_dir: Path = Field(default=REPO_ROOT / "config" / "reports", validation_alias="WORKUP_REPORTS_DIR")
     centre_name: str = Field(
         default="Riverside Breast Imaging Centre", min_length=1, max_length=200, validation_alias="WORKUP_CENTRE_NAME"
     )

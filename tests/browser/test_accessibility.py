@@ -42,6 +42,9 @@ PAGES = [
     ("ops", "/ops"),
     ("ops", "/worklist"),
     ("admin", "/audit"),
+    ("radiologist", "/reports/outcomes"),
+    ("ops", "/reports/outcomes?from=2026-01-01&to=2026-12-31"),
+    ("admin", "/reports/outcomes?from=2025-01-01"),
     ("admin", "/facilities"),
     ("navigator", "/hl7/messages"),
     ("ops", "/hl7/messages?outcome=nonsense&from=2026-13-01&page=0"),  # named and ignored, not an error page

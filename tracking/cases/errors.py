@@ -55,6 +55,12 @@ class LetterTemplateError(WorkupError):
     exit_code = 6
 
 
+class ReportConfigError(WorkupError):
+    """A report's configuration (config/reports) is missing or wrong; the message names the file and key."""
+
+    exit_code = 6
+
+
 class IdempotencyKeyReused(WorkupError):
     """The idempotency key first came with a different request; the message names the key (exit 2, HTTP 422)."""
 
@@ -92,6 +98,7 @@ def _error_table() -> list[tuple[type[BaseException], ErrorKind]]:
         (InvalidInput, ErrorKind(422, 2, "Invalid input")),
         (PathwayChanged, ErrorKind(409, 6, "Pathway file changed in place")),
         (LetterTemplateError, ErrorKind(500, 6, "Letter template error")),
+        (ReportConfigError, ErrorKind(500, 6, "Report configuration error")),
         (ValidationError, ErrorKind(422, 2, "Invalid input")),
         (IntegrityError, ErrorKind(409, 6, "Refused by the database")),
         (DataError, ErrorKind(422, 2, "Invalid input")),  # a value the database cannot hold

@@ -30,6 +30,9 @@ RECORD_EVENTS = frozenset({Role.navigator, Role.radiologist})  # some events; th
 SEND_LETTERS = frozenset({Role.navigator})  # letters to providers and facilities by fax or email
 HL7_MESSAGES = frozenset({Role.navigator, Role.ops, Role.admin})  # the HL7 message log (no message content)
 HL7_INBOX = frozenset({Role.navigator, Role.radiologist})  # review what the RIS sent; confirm or dismiss it
+# The MQSA outcomes audit (page, CSV, PDF): radiologists review their own and each other's figures
+# (case ids and counts only, no patient names), ops and admins keep it for the facility.
+OUTCOMES_AUDIT = frozenset({Role.radiologist, Role.ops, Role.admin})
 
 
 def may_record(role: str, event_kind: str, pathway: Pathway) -> bool:
@@ -77,6 +80,9 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/audit"): ADMINISTER,
     ("GET", "/audit.csv"): ADMINISTER,
     ("GET", "/hl7/messages"): HL7_MESSAGES,
+    ("GET", "/reports/outcomes"): OUTCOMES_AUDIT,
+    ("GET", "/reports/outcomes.csv"): OUTCOMES_AUDIT,
+    ("GET", "/reports/outcomes.pdf"): OUTCOMES_AUDIT,
     ("POST", "/api/cases"): OPEN_CASES,
     ("GET", "/api/cases/{case_id}"): READ,
     ("POST", "/api/cases/{case_id}/events"): RECORD_EVENTS,

@@ -61,9 +61,19 @@ def position(value: float, edges: Sequence[float]) -> float:
     return len(edges) + 0.5  # the open-ended last bucket: its middle
 
 
+# A white outline under text that crosses bars or lines. Print renderers without paint-order (WeasyPrint)
+# draw the outline over the letters: `for_print` takes it off.
+HALO = ' stroke="#ffffff" stroke-width="3" paint-order="stroke"'
+
+
+def for_print(svg: str) -> str:
+    """A chart for a PDF: the same drawing without text outlines (see HALO)."""
+    return svg.replace(HALO, "")
+
+
 def _text(x: float, y: float, body: str, *, anchor: str = "middle", fill: str = INK, size: int = 11,
           weight: str = "normal", halo: bool = False) -> str:  # fmt: skip
-    outline = ' stroke="#ffffff" stroke-width="3" paint-order="stroke"' if halo else ""
+    outline = HALO if halo else ""
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" fill="{fill}" font-size="{size}" '
         f'font-weight="{weight}" font-family="system-ui, sans-serif"{outline}>{escape(body)}</text>'
@@ -109,6 +119,18 @@ def _marker(marker: Marker, x_at, top: float, base: float) -> str:
     )
 
 
+def _opening(chart_id: str, height: float, title: str, description: str) -> list[str]:
+    """The <svg> tag of a chart (an image named by its title and description) and those two."""
+    title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" id={quoteattr(chart_id)} '
+        f'aria-labelledby="{title_id} {desc_id}" viewBox="0 0 {WIDTH} {height}" width="100%" '
+        f'style="max-width:{WIDTH}px">',
+        f"<title id={quoteattr(title_id)}>{escape(title)}</title>",
+        f"<desc id={quoteattr(desc_id)}>{escape(description)}</desc>",
+    ]
+
+
 def histogram(
     *,
     chart_id: str,
@@ -136,13 +158,8 @@ def histogram(
     def x_at(units: float) -> float:
         return LEFT + units * slot
 
-    title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" id={quoteattr(chart_id)} '
-        f'aria-labelledby="{title_id} {desc_id}" viewBox="0 0 {WIDTH} {height}" width="100%" '
-        f'style="max-width:{WIDTH}px">',
-        f"<title id={quoteattr(title_id)}>{escape(title)}</title>",
-        f"<desc id={quoteattr(desc_id)}>{escape(_describe(bars, markers, unit_words, x_label))}</desc>",
+        *_opening(chart_id, height, title, _describe(bars, markers, unit_words, x_label)),
         "<defs>"
         f'<pattern id="{chart_id}-hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
         'patternTransform="rotate(45)">'
@@ -176,5 +193,66 @@ def histogram(
             parts.append(_text(middle, base + 28, bar.note, fill=MUTED, size=10))
     parts += [_marker(marker, x_at, top - 6, base) for marker in markers]
     parts += counts
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# --- rates against a published range (the outcomes audit) -------------------------------------------
+
+RATE_LABEL_WIDTH = 150
+RATE_ROW = 34
+RATE_TOP = 8 + LEGEND_ROW + 12
+
+
+@dataclass(frozen=True)
+class RateBar:
+    label: str  # e.g. a radiologist's name, or "Centre"
+    percent: float | None  # None: nothing to divide by, no bar
+    words: str  # written beside the bar: "33.3% (4 of 12), in range"
+
+
+def rate_bars(*, chart_id: str, title: str, rows: Sequence[RateBar], band: tuple[float, float], band_label: str) -> str:
+    """One horizontal bar per row on a 0-100% scale, the published range shaded behind them (dashed
+    edges, named in the legend), and each bar's value and verdict written beside it in words."""
+    plot_left, plot_width = RATE_LABEL_WIDTH, WIDTH - RATE_LABEL_WIDTH - RIGHT
+    base = RATE_TOP + RATE_ROW * len(rows)
+    height = base + 34
+
+    def x_at(percent: float) -> float:
+        return plot_left + plot_width * max(0.0, min(percent, 100.0)) / 100
+
+    low, high = band
+    described = "; ".join(f"{row.label}: {row.words}" for row in rows)
+    parts = [
+        *_opening(chart_id, height, title, f"{title}. {described}. Shaded: {band_label}."),
+        _legend_sample(Marker(band_label, 0, 1, kind="band"), plot_left, 8 + LEGEND_ROW),
+        _text(plot_left + 28, 8 + LEGEND_ROW, band_label, anchor="start"),
+        f'<rect x="{x_at(low):.1f}" y="{RATE_TOP:.1f}" width="{x_at(high) - x_at(low):.1f}" '
+        f'height="{base - RATE_TOP:.1f}" fill="{BAND}" fill-opacity="0.15" stroke="{BAND}" stroke-dasharray="4 3">'
+        f"<title>{escape(band_label)}</title></rect>",
+        f'<line x1="{plot_left}" y1="{RATE_TOP}" x2="{plot_left}" y2="{base}" stroke="{MUTED}" stroke-width="1"/>',
+        f'<line x1="{plot_left}" y1="{base}" x2="{WIDTH - RIGHT}" y2="{base}" stroke="{MUTED}" stroke-width="1"/>',
+    ]
+    for tick in (0, 25, 50, 75, 100):
+        parts.append(_text(x_at(tick), base + 15, f"{tick}%", fill=MUTED))
+    parts.append(_text(plot_left + plot_width / 2, height - 4, "percent", fill=MUTED))
+    for index, row in enumerate(rows):
+        top = RATE_TOP + RATE_ROW * index + 6
+        middle = top + (RATE_ROW - 12) / 2 + 4
+        parts.append(_text(plot_left - 8, middle, row.label, anchor="end"))
+        if row.percent is None:
+            parts.append(_text(plot_left + 6, middle, row.words, anchor="start", fill=MUTED, halo=True))
+            continue
+        end = x_at(row.percent)
+        parts.append(
+            f'<rect x="{plot_left:.1f}" y="{top:.1f}" width="{max(1.0, end - plot_left):.1f}" '
+            f'height="{RATE_ROW - 12}" fill="{BAR}"><title>{escape(row.label)}: {escape(row.words)}</title></rect>'
+        )
+        inside = end > plot_left + plot_width * 0.55  # a long bar carries its words inside, in white
+        parts.append(
+            _text(end - 6, middle, row.words, anchor="end", fill="#ffffff", weight="bold")
+            if inside
+            else _text(end + 6, middle, row.words, anchor="start", weight="bold", halo=True)
+        )
     parts.append("</svg>")
     return "".join(parts)

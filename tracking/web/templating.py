@@ -19,6 +19,7 @@ from tracking.users.roles import (
     NAVIGATE,
     OPEN_CASES,
     OPERATIONS,
+    OUTCOMES_AUDIT,
     Role,
 )
 
@@ -51,6 +52,7 @@ def page(request: Request, name: str, status_code: int = 200, **context):
         "can_export": role in EXPORT,
         "can_audit": role in ADMINISTER,
         "can_operate": role in OPERATIONS,
+        "can_audit_outcomes": role in OUTCOMES_AUDIT,
         "can_open_cases": role in OPEN_CASES,
         "can_navigate": role in NAVIGATE,
         "can_keep_facilities": role in FACILITIES,

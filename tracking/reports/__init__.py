@@ -1,0 +1,1 @@
+"""Reports read from the cases the product tracks: the MQSA medical outcomes audit."""
