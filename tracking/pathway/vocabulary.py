@@ -114,6 +114,7 @@ class AlertKind(StrEnum):
     delivery_failed = "delivery_failed"  # a notification was dead-lettered: its receiver never got it
     run_stalled = "run_stalled"  # a case's run request has waited longer than the configured limit
     case_stalled = "case_stalled"  # an open or lost case with no open dated step and no other open alert
+    letter_unsent = "letter_unsent"  # a produced letter not marked sent by its deadline
 
 
 class CaseRunStatus(StrEnum):
