@@ -32,10 +32,13 @@ PAGES = [
     ("navigator", "/cases/new"),
     ("navigator", "/facilities"),
     ("navigator", "/screening"),
+    ("navigator", "/letters"),
+    ("navigator", "/letters?kind=memo&when=overdue"),
     ("navigator", "/cases/abc"),
     ("radiologist", "/cases/{seed}"),
     ("ops", "/ops"),
     ("ops", "/worklist"),
+    ("ops", "/letters"),
     ("admin", "/audit"),
     ("admin", "/facilities"),
 ]
@@ -84,7 +87,8 @@ def test_the_sign_in_page_is_accessible(page):
 def test_the_navigation_marks_the_current_page(page, demo):
     login(page, *ROLES["navigator"])
     for address, name in [("/worklist", "Worklist"), ("/worklist?mine=1", "My cases"), ("/screening", "Screening recall"),
-                          ("/facilities", "Facilities"), ("/team", "Team"), ("/cases/new", "New case")]:  # fmt: skip
+                          ("/facilities", "Facilities"), ("/team", "Team"), ("/cases/new", "New case"),
+                          ("/letters", "Letters")]:  # fmt: skip
         page.goto(address)
         current = page.locator("nav [aria-current=page]")
         assert current.count() == 1 and current.inner_text() == name, address

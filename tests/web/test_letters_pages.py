@@ -120,7 +120,8 @@ def test_filters(browser_for, owed, query, expected):
 def test_a_filter_that_is_not_a_choice_is_named_and_ignored(browser_for, owed):
     page = browser_for("navigator").get("/letters?kind=memo&when=yesterday")
     assert page.status_code == 200
-    assert summary_links(page.text) == ["filter-kind", "filter-when"]
+    box = page.text.split('data-testid="filter-problems"', 1)[1].split("</div>", 1)[0]
+    assert re.findall(r'<a href="#([^"]+)">', box) == ["filter-kind", "filter-when"]
     assert "There is no kind of letter called &#39;memo&#39;" in page.text
     assert len(re.findall(r'<tr data-case="', page.text)) == 5  # showing everything
 
@@ -320,7 +321,7 @@ def test_the_case_page_lists_its_letters_and_marks_one_sent(browser_for, owed, c
     assert f'data-letter="{summary}" data-status="produced"' in letters
     assert f'href="/letters/{summary}.pdf"' in letters and f'id="case-letter-{summary}"' in letters
     timeline = unescape(page.split('data-testid="timeline"', 1)[1].split("</ul>", 1)[0])
-    assert "Letter produced: lay summary to the patient by print and post" in timeline
+    assert "Letter produced: lay summary (to the patient, by print and post)" in timeline
     assert "Letter printed again: lay summary" in timeline and "the same as the letter recorded" in timeline
 
     answer = browser.post_form("/letters/sent", {"letter": [str(summary)], "next": "case"})
@@ -330,7 +331,7 @@ def test_the_case_page_lists_its_letters_and_marks_one_sent(browser_for, owed, c
     banner = page.split('data-testid="saved"', 1)[1].split("</div>", 1)[0]
     assert "marked sent with the dense-tissue statement: the result-letter step is complete" in banner
     timeline = page.split('data-testid="timeline"', 1)[1].split("</ul>", 1)[0]
-    assert "Letter sent: lay summary to the patient by print and post" in timeline
+    assert "Letter sent: lay summary (to the patient, by print and post)" in timeline
     assert "density statement: dense, result-letter step completed" in timeline
     assert "Result report and lay summary sent" in timeline  # the event the marking recorded
     assert f'data-letter="{summary}" data-status="sent"' in page

@@ -47,14 +47,16 @@ CHOOSE = "unsent-letters"  # the error summary's link when no letter, or a lette
 def letters_page(request: Request, session: Session, signed: Signed, now: Any, *, filters: Filters | None = None,
                  problems: Problems | None = None, values: dict[str, str] | None = None,
                  saved: dict[str, Any] | None = None, difference: dict[str, Any] | None = None,
-                 checked: list[int] | None = None, status_code: int = 200) -> Response:  # fmt: skip
+                 checked: list[int] | None = None, filter_problems: Problems | None = None,
+                 status_code: int = 200) -> Response:  # fmt: skip
     filters = filters or Filters()
     context = letters_context(session, now, signed.user.username, filters)
     problems = problems or Problems()
     response: Response = page(
         request, "letters.html", status_code=status_code, nav="letters", problems=problems,
         summary=list(problems.items()), values=values or {}, banner=saved, difference=difference, now=now,
-        max_batch=MAX_BATCH, checked=[str(item) for item in checked or []], **context,
+        max_batch=MAX_BATCH, checked=[str(item) for item in checked or []],
+        filter_problems=list((filter_problems or Problems()).items()), **context,
     )  # fmt: skip
     return response
 
@@ -62,9 +64,9 @@ def letters_page(request: Request, session: Session, signed: Signed, now: Any, *
 @router.get("/letters")
 def letters(request: Request, session: SessionDep, now: NowDep, signed: Reader,
             saved: Annotated[str, Query(max_length=20)] = "") -> Response:  # fmt: skip
-    filters, problems = read_filters(request.query_params)
-    shown = banner(session, saved, letter_ids(request.query_params.getlist("letter"))) if not problems else None
-    answer = letters_page(request, session, signed, now, filters=filters, problems=problems, saved=shown)
+    filters, problems = read_filters(request.query_params)  # a mistyped link is named, never refused
+    shown = banner(session, saved, letter_ids(request.query_params.getlist("letter")))
+    answer = letters_page(request, session, signed, now, filters=filters, filter_problems=problems, saved=shown)
     session.commit()  # the audit rows of this view
     return answer
 

@@ -59,7 +59,7 @@ def _letters(letters: list[Letter], reprints: Iterable[Reprinted]) -> list[Entry
     """Each letter produced and sent, and each time one was printed again, with a link to its PDF."""
     entries = []
     for letter in letters:
-        what = f"{kind_words(letter.kind)} to the {words(letter.recipient_kind)} by {channel_words(letter.channel)}"
+        what = f"{kind_words(letter.kind)} (to the {words(letter.recipient_kind)}, by {channel_words(letter.channel)})"
         link = f"/letters/{letter.id}.pdf"
         made = f"letter {letter.id}, {language_words(letter.language)}"
         entries.append(Entry(letter.produced_at, "letter", f"Letter produced: {what}", made, letter.produced_by,
