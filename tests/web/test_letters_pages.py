@@ -10,11 +10,14 @@ from datetime import UTC, datetime, timedelta
 from html import unescape
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlmodel import Session
 
 from tests.letters_support import ES_DENSE_KEY, NOT_DENSE, T0, open_letter_case, pdf_text
 from tracking.alerts.sweep import sweep_overdue
+from tracking.letters.sending import mark_sent
 from tracking.letters.service import produce_letter
 from tracking.users.roles import Role
 from tracking.web.deps import get_now
@@ -363,3 +366,44 @@ def test_an_unsent_letter_alerts_on_the_case_the_worklist_and_the_api(browser_fo
     worklist = browser.get("/worklist?view=all").text
     row = worklist.split(f'<tr data-case="{owed["later"]}">', 1)[1].split("</tr>", 1)[0]
     assert ">level 1</span>" in row and "not acknowledged" in row
+
+
+CHOICES = st.fixed_dictionaries({
+    "kind": st.sampled_from(["result", "referrer_report", "prior_film_request", "followup_reminder", "memo", ""]),
+    "language": st.sampled_from(["", "en", "es", "fr", "EN"]) | st.text(max_size=8),
+    "channel": st.sampled_from(["", "print_post", "fax", "email", "portal", "pigeon"]),
+})  # fmt: skip
+USUAL = {"result": "print_post", "referrer_report": "fax"}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(choices=CHOICES)
+def test_any_combination_produces_exactly_what_was_chosen_or_nothing(browser_for, owed, committed, choices):
+    """Kind, language and channel as a navigator may combine them (and as a forged form may): a
+    letter recorded with exactly the choices (the usual ones when left blank), or a refusal naming a
+    field with nothing written."""
+    browser = browser_for("navigator")
+    case_id = owed["today"]
+    before = letters_of(committed, case_id)
+    answer = browser.post_form("/letters/produce", {"case_id": str(case_id), **choices})
+    after = letters_of(committed, case_id)
+    if answer.status_code == 303:
+        [(letter_id, kind, language, channel, status)] = after[len(before) :]
+        assert kind == (choices["kind"] or "result") and status == "produced"
+        assert language == (choices["language"] or "en")
+        assert channel == (choices["channel"] or USUAL[kind])
+        with Session(committed) as session:  # sent, so the next example may produce again
+            mark_sent(session, letter_id, actor="test", now=CLOCK)
+            session.commit()
+    else:
+        assert answer.status_code == 422, answer.text[:300]
+        assert after == before
+        assert summary_links(answer.text)[0].startswith(f"p{case_id}-")
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["", "result", "referrer_report", "memo"]) | st.text(max_size=12),
+       when=st.sampled_from(["", "overdue", "today", "soon", "later"]) | st.text(max_size=12))  # fmt: skip
+def test_any_filter_combination_shows_a_page(browser_for, owed, kind, when):
+    page = browser_for("read_only").get("/letters", params={"kind": kind, "when": when})
+    assert page.status_code == 200 and "<h1>Letters</h1>" in page.text

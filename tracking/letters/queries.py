@@ -35,6 +35,8 @@ def letter_json(letter: Letter) -> dict[str, Any]:
         "produced_at": letter.produced_at.isoformat(),
         "sent_by": letter.sent_by,
         "sent_at": letter.sent_at.isoformat() if letter.sent_at else None,
+        "sent_event_id": letter.sent_event_id,  # the result_letter_sent event marking a lay summary sent recorded
+        "sent_density": letter.sent_density,  # dense | not_dense: the statement a sent lay summary carried
         "pdf_sha256": letter.pdf_sha256,
     }
 
