@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -81,3 +82,17 @@ def pdf_text(pdf: bytes, folder: Path, name: str = "letter.pdf") -> str:
     path.write_bytes(pdf)
     done = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, check=True, timeout=60)
     return " ".join(done.stdout.decode("utf-8").split())
+
+
+def letters_copy(folder: Path, edit: tuple[str, str, str] | None = None) -> Path:
+    """A copy of config/letters under `folder`, for WORKUP_LETTERS_DIR; `edit` (template, old, new)
+    changes one template the way a centre might after letters were produced."""
+    from tracking.settings import REPO_ROOT
+
+    copy = folder / "letters"
+    shutil.copytree(REPO_ROOT / "config" / "letters", copy)
+    if edit is not None:
+        template, old, new = edit
+        path = copy / template
+        path.write_text(path.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+    return copy

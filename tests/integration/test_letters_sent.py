@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
-from tests.letters_support import DENSE, NOT_DENSE, T1, open_letter_case, pdf_text
+from tests.letters_support import DENSE, NOT_DENSE, T1, letters_copy, open_letter_case, pdf_text
 from tracking.alerts.models import Alert
 from tracking.alerts.service import list_alerts
 from tracking.alerts.sweep import sweep_overdue
@@ -193,24 +193,11 @@ def test_a_batch_prints_each_letter_in_order_and_records_none(session, dense_cas
         print_batch(session, [], actor="t", now=LATER)
 
 
-def test_a_batch_says_which_copies_differ_from_the_recorded_bytes(session, dense_case, letters_copy):
+def test_a_batch_says_which_copies_differ_from_the_recorded_bytes(session, dense_case, configure, tmp_path):
     letter, pdf = produce_letter(session, dense_case.case_id, "referrer_report", actor="t", now=NOW)
     assert sha256(pdf) == letter.pdf_sha256
-    template = letters_copy / "en" / "referrer_report.html"
-    template.write_text(template.read_text(encoding="utf-8").replace("</h1>", " (copy)</h1>", 1), encoding="utf-8")
+    configure(WORKUP_LETTERS_DIR=letters_copy(tmp_path, ("en/referrer_report.html", "</h1>", " (copy)</h1>")))
     assert print_batch(session, [letter.id], actor="t", now=LATER).differing == [letter.id]
-
-
-@pytest.fixture
-def letters_copy(tmp_path, configure):
-    import shutil
-
-    from tracking.settings import REPO_ROOT
-
-    folder = tmp_path / "letters"
-    shutil.copytree(REPO_ROOT / "config" / "letters", folder)
-    configure(WORKUP_LETTERS_DIR=folder)
-    return folder
 
 
 def unsent_alerts(session, letter_id: int) -> list[Alert]:

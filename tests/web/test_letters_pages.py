@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlmodel import Session
 
-from tests.letters_support import ES_DENSE_KEY, NOT_DENSE, T0, open_letter_case, pdf_text
+from tests.letters_support import ES_DENSE_KEY, NOT_DENSE, T0, letters_copy, open_letter_case, pdf_text
 from tracking.alerts.sweep import sweep_overdue
 from tracking.letters.sending import mark_sent
 from tracking.letters.service import produce_letter
@@ -290,16 +290,8 @@ def test_one_letters_pdf_and_bad_addresses(browser_for, owed, committed, tmp_pat
 
 
 def test_a_copy_that_differs_is_said_so_before_it_is_handed_out(browser_for, owed, committed, configure, tmp_path):
-    import shutil
-
-    from tracking.settings import REPO_ROOT
-
     letter_id = produce(committed, owed["later"])
-    folder = tmp_path / "letters"
-    shutil.copytree(REPO_ROOT / "config" / "letters", folder)
-    template = folder / "en" / "result.html"
-    template.write_text(template.read_text(encoding="utf-8").replace("</h1>", " (copy)</h1>", 1), encoding="utf-8")
-    configure(WORKUP_LETTERS_DIR=folder)
+    configure(WORKUP_LETTERS_DIR=letters_copy(tmp_path, ("en/result.html", "</h1>", " (copy)</h1>")))
     browser = browser_for("navigator")
     warned = browser.get(f"/letters/{letter_id}.pdf")
     assert warned.status_code == 200 and warned.headers["content-type"].startswith("text/html")
