@@ -260,3 +260,24 @@ def test_the_sweep_resolves_an_alert_whose_letter_was_sent_outside_the_service(s
     sweep_overdue(session, LATER)
     session.expire_all()
     assert [a.status for a in unsent_alerts(session, letter.id)] == ["resolved"]
+
+
+UNSENT_ALERT = (
+    "INSERT INTO alerts (kind, letter_id, case_id, level, status, raised_at) "
+    "VALUES (:kind, :letter, :case, 1, 'open', now())"
+)
+
+
+@pytest.mark.parametrize(
+    ("kind", "with_letter", "constraint"),
+    [("letter_unsent", False, "ck_alerts_letter_unsent_names_it"),
+     ("case_stalled", True, "ck_alerts_letter_unsent_names_it"),
+     ("letter_unsent", True, "uq_alerts_one_unresolved_per_letter")],
+)  # fmt: skip
+def test_the_database_keeps_one_unsent_alert_per_letter(session, dense_case, kind, with_letter, constraint):
+    letter, _ = produce_letter(session, dense_case.case_id, "referrer_report", actor="t", now=NOW)
+    values = {"kind": kind, "letter": letter.id if with_letter else None, "case": dense_case.case_id}
+    if constraint.startswith("uq_"):
+        session.execute(text(UNSENT_ALERT), values)
+    with pytest.raises(DBAPIError, match=constraint), session.begin_nested():
+        session.execute(text(UNSENT_ALERT), values)

@@ -352,8 +352,8 @@ def test_an_unsent_letter_alerts_on_the_case_the_worklist_and_the_api(browser_fo
     assert f"Letter {letter_id} (report to the referring provider, produced 12 Mar 2026) is past its deadline" in alerts
     assert 'data-alert-kind="letter_unsent"' in alerts
     api = api_for("read_only").get(f"/api/alerts?open=true&case_id={owed['later']}").json()
-    assert [(row["kind"], row["case_id"]) for row in api if row["kind"] == "letter_unsent"] == [
-        ("letter_unsent", owed["later"])
+    assert [(row["kind"], row["case_id"], row["letter_id"]) for row in api if row["kind"] == "letter_unsent"] == [
+        ("letter_unsent", owed["later"], letter_id)
     ]
     worklist = browser.get("/worklist?view=all").text
     row = worklist.split(f'<tr data-case="{owed["later"]}">', 1)[1].split("</tr>", 1)[0]
