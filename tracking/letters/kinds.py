@@ -49,7 +49,7 @@ DEFAULT_CHANNEL = {RecipientKind.patient: LetterChannel.print_post, RecipientKin
 CENTRE_LANGUAGE = "en"
 
 # A letter's kind as people read it: on pages, in the CLI, in alert headlines.
-KIND_WORDS = {
+KIND_WORDS: dict[str, str] = {
     LetterKind.result: "lay summary",
     LetterKind.referrer_report: "report to the referring provider",
     LetterKind.prior_film_request: "prior-film request",
@@ -60,16 +60,16 @@ KIND_WORDS = {
 
 
 def kind_words(kind: str) -> str:
-    return KIND_WORDS.get(kind, kind.replace("_", " "))  # type: ignore[call-overload]
+    return KIND_WORDS.get(kind, kind.replace("_", " "))
 
 
-CHANNEL_WORDS = {LetterChannel.print_post: "print and post", LetterChannel.fax: "fax",
+CHANNEL_WORDS: dict[str, str] = {LetterChannel.print_post: "print and post", LetterChannel.fax: "fax",
                  LetterChannel.email: "email", LetterChannel.portal: "patient portal"}  # fmt: skip
 LANGUAGE_WORDS = {"en": "English", "es": "Spanish"}
 
 
 def channel_words(channel: str) -> str:
-    return CHANNEL_WORDS.get(channel, channel.replace("_", " "))  # type: ignore[call-overload]
+    return CHANNEL_WORDS.get(channel, channel.replace("_", " "))
 
 
 def language_words(language: str) -> str:

@@ -41,12 +41,14 @@ def density_sent(inputs: dict[str, Any]) -> tuple[str | None, str | None]:
     """The density statement a lay summary carried, from its stored inputs: ("dense" | "not_dense", text),
     or (None, None) when the inputs hold no statement."""
     assessment = inputs.get("assessment")
-    statement = assessment.get("density_statement") if isinstance(assessment, dict) else None
+    if not isinstance(assessment, dict):
+        return None, None
+    statement = assessment.get("density_statement")
     if not isinstance(statement, str) or not statement.strip():
         return None, None
-    dense = assessment.get("dense")  # type: ignore[union-attr]
+    dense = assessment.get("dense")
     if not isinstance(dense, bool):
-        dense = is_dense(str(assessment.get("density") or ""))  # type: ignore[union-attr]
+        dense = is_dense(str(assessment.get("density") or ""))
     return ("dense" if dense else "not_dense"), " ".join(statement.split())
 
 

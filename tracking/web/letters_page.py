@@ -97,7 +97,7 @@ def letters_context(session: Session, now: datetime, actor: str, filters: Filter
             for item in unsent
         ],
         "filters": filters,
-        "kinds": [(kind.value, words) for kind, words in KIND_WORDS.items()],
+        "kinds": list(KIND_WORDS.items()),
         "whens": WHEN,
         "languages": [(language, language_words(language)) for language in available_languages(
             get_settings().letters_dir)],
@@ -119,13 +119,17 @@ def _unsent_results(session: Session, case_ids: list[int]) -> list[Letter]:
     return list(session.exec(select(Letter).where(col(Letter.case_id).in_(case_ids), Letter.status == "produced")))
 
 
+def an_id(value: str) -> int | None:
+    """A row id as typed in a form or a link (1 to int4's largest), or None."""
+    value = value.strip()
+    if value.isascii() and value.isdigit() and len(value) <= 10 and 1 <= int(value) <= INT4_MAX:
+        return int(value)
+    return None
+
+
 def letter_ids(values: list[str], limit: int = 100) -> list[int]:
     """Letter ids from a query string (a banner's `letter=`): garbage is ignored, never an error."""
-    found = []
-    for value in values[:limit]:
-        if value.isascii() and value.isdigit() and len(value) <= 10 and 1 <= int(value) <= INT4_MAX:
-            found.append(int(value))
-    return found
+    return [found for found in (an_id(value) for value in values[:limit]) if found is not None]
 
 
 def banner(session: Session, saved: str, ids: list[int]) -> dict[str, Any] | None:

@@ -35,7 +35,7 @@ from tracking.users.service import Signed
 from tracking.web.deps import NowDep, Reader, SessionDep, require
 from tracking.web.errors import record_refusal
 from tracking.web.form_problems import Problems, sentence
-from tracking.web.letters_page import Filters, banner, letter_ids, letters_context, read_filters
+from tracking.web.letters_page import Filters, an_id, banner, letter_ids, letters_context, read_filters
 from tracking.web.templating import page
 
 router = APIRouter(include_in_schema=False)
@@ -74,8 +74,7 @@ def letters(request: Request, session: SessionDep, now: NowDep, signed: Reader,
 @router.post("/letters/produce")
 async def produce(request: Request, session: SessionDep, now: NowDep, signed: Navigator) -> Response:
     form = await request.form()
-    raw_case = _text(form, "case_id")
-    case_id = _an_id(raw_case)
+    case_id = an_id(_text(form, "case_id"))
     prefix = f"p{case_id}" if case_id else "p"
     values = {f"{prefix}-language": _text(form, "language"), f"{prefix}-channel": _text(form, "channel")}
     kind = _text(form, "kind") or "result"
@@ -142,10 +141,10 @@ async def sent(request: Request, session: SessionDep, now: NowDep, signed: Navig
         problems.add(CHOOSE, "Mark one letter sent at a time from the case page")
     if problems:
         return _refused(request, session, signed, now, problems, checked=chosen)
-    letter_id = chosen[0]
+    letter_id, sendings = chosen[0], []
     try:
         for letter_id in chosen:
-            mark_sent(session, letter_id, actor=signed.user.username, now=now)
+            sendings.append(mark_sent(session, letter_id, actor=signed.user.username, now=now))
     except WorkupError as refused:
         refusal = getattr(refused, "refusal", None)
         message = sentence(f"letter {letter_id}: {refusal.message}" if refusal else str(refused))
@@ -156,10 +155,10 @@ async def sent(request: Request, session: SessionDep, now: NowDep, signed: Navig
         listed = letter is not None and letter.status == "produced"  # its tick box is on the page
         field = f"letter-{letter_id}" if listed else CHOOSE
         return _refused(request, session, signed, now, Problems({field: message}), checked=chosen)
+    cases = {sending.letter.case_id for sending in sendings}
     session.commit()
     if to_case:
-        case_id = session.get(Letter, chosen[0]).case_id  # type: ignore[union-attr]
-        return RedirectResponse(f"/cases/{case_id}?saved=letter_sent&letter={chosen[0]}", 303)
+        return RedirectResponse(f"/cases/{cases.pop()}?saved=letter_sent&letter={chosen[0]}", 303)
     return RedirectResponse("/letters?saved=sent&" + "&".join(f"letter={item}" for item in chosen), 303)
 
 
@@ -175,17 +174,11 @@ def _text(form: FormData, name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _an_id(value: str) -> int | None:
-    if value.isascii() and value.isdigit() and len(value) <= 10 and 1 <= int(value) <= INT4_MAX:
-        return int(value)
-    return None
-
-
 def _chosen(form: FormData) -> tuple[list[int], Problems]:
     """The letters ticked (`letter`, repeated), in the order given; each must be a letter number."""
     problems = Problems()
     raw = [value.strip() for value in form.getlist("letter") if isinstance(value, str)]
-    chosen = [_an_id(value) for value in raw]
+    chosen = [an_id(value) for value in raw]
     if not raw:
         problems.add(CHOOSE, "Choose at least one letter")
     elif None in chosen:
