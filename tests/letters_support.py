@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -51,25 +52,27 @@ def open_letter_case(
     language: str = "en",
     facility: bool = True,
     missed: bool = True,
+    exam_at: datetime = T0,
+    address: str | None = "12 Elm Street\nSpringfield, MA 01101",
 ) -> Seeded:
-    """Open a case at T0 through open_case, read the magnification views at T1 (BI-RADS `birads_read`),
-    and (dense tissue only) record the ultrasound appointment missed at T2."""
+    """Open a case at T0 (or `exam_at`) through open_case, read the magnification views a day later
+    (BI-RADS `birads_read`), and record the ultrasound appointment missed the day after."""
+    read_at, missed_at = exam_at + (T1 - T0), exam_at + (T2 - T0)
     raw = {
         "mrn": mrn, "given_name": given_name, "family_name": family_name, "birth_date": "1961-07-19",
-        "laterality": "left", "density": density, "occurred_at": T0.isoformat(),
+        "laterality": "left", "density": density, "occurred_at": exam_at.isoformat(),
         "facilities": [{"name": f"Northside Imaging {mrn}", "channel": "fax", "contact": "+1 617 555 0100"}]
         if facility else [],
-        "contact": {"address": "12 Elm Street\nSpringfield, MA 01101", "preferred_language": language,
-                    "referring_provider": "Dr. Ana Ruiz"},
+        "contact": {"address": address, "preferred_language": language, "referring_provider": "Dr. Ana Ruiz"},
     }  # fmt: skip
-    opened = open_case(session, CaseOpening.model_validate(raw), actor="test", now=T0)
+    opened = open_case(session, CaseOpening.model_validate(raw), actor="test", now=exam_at)
     suspicious = birads_read in ("4A", "4B", "4C", "5")
     read = {"birads": birads_read, "morphology": "fine_pleomorphic" if suspicious else "round",
             "distribution": "grouped"}  # fmt: skip
-    record_event(session, opened.case_id, "magnification_result", read, actor="test", now=T1, occurred_at=T1)
+    record_event(session, opened.case_id, "magnification_result", read, actor="test", now=read_at, occurred_at=read_at)
     if missed:
-        record_event(session, opened.case_id, "appointment_missed", {"step": "ultrasound"}, actor="test", now=T2,
-                     occurred_at=T2)  # fmt: skip
+        record_event(session, opened.case_id, "appointment_missed", {"step": "ultrasound"}, actor="test",
+                     now=missed_at, occurred_at=missed_at)  # fmt: skip
     return Seeded(opened.case_id, given_name, family_name)
 
 
@@ -79,3 +82,17 @@ def pdf_text(pdf: bytes, folder: Path, name: str = "letter.pdf") -> str:
     path.write_bytes(pdf)
     done = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, check=True, timeout=60)
     return " ".join(done.stdout.decode("utf-8").split())
+
+
+def letters_copy(folder: Path, edit: tuple[str, str, str] | None = None) -> Path:
+    """A copy of config/letters under `folder`, for WORKUP_LETTERS_DIR; `edit` (template, old, new)
+    changes one template the way a centre might after letters were produced."""
+    from tracking.settings import REPO_ROOT
+
+    copy = folder / "letters"
+    shutil.copytree(REPO_ROOT / "config" / "letters", copy)
+    if edit is not None:
+        template, old, new = edit
+        path = copy / template
+        path.write_text(path.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+    return copy

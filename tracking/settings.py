@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     centre_phone: str = Field(
         default="+1 (555) 010-0100", min_length=1, max_length=40, validation_alias="WORKUP_CENTRE_PHONE"
     )
+    # A produced letter (other than the lay summary, which has its step's due time) not marked sent
+    # this many days after it was produced raises a letter_unsent alert on its case.
+    letter_send_within_days: int = Field(default=3, ge=0, le=365, validation_alias="WORKUP_LETTER_SEND_WITHIN_DAYS")
 
     # Outbound email (standard-library SMTP client).
     smtp_host: str = Field(default="127.0.0.1", validation_alias="WORKUP_SMTP_HOST")

@@ -35,12 +35,15 @@ PAGES = [
     ("navigator", "/cases/new"),
     ("navigator", "/facilities"),
     ("navigator", "/screening"),
+    ("navigator", "/letters"),
+    ("navigator", "/letters?kind=memo&when=overdue"),
     ("navigator", "/cases/abc"),
     ("navigator", "/hl7/inbox"),  # empty here; with waiting items: tests/browser/test_hl7_inbox.py
     ("radiologist", "/cases/{seed}"),
     ("radiologist", "/hl7/inbox"),
     ("ops", "/ops"),
     ("ops", "/worklist"),
+    ("ops", "/letters"),
     ("admin", "/audit"),
     ("radiologist", "/reports/outcomes"),
     ("ops", "/reports/outcomes?from=2026-01-01&to=2026-12-31"),
@@ -107,7 +110,8 @@ def test_the_navigation_marks_the_current_page(page, demo):
     login(page, *ROLES["navigator"])
     for address, name in [("/worklist", "Worklist"), ("/worklist?mine=1", "My cases"), ("/screening", "Screening recall"),
                           ("/facilities", "Facilities"), ("/team", "Team"), ("/cases/new", "New case"),
-                          ("/hl7/messages", "HL7 messages")]:  # fmt: skip
+                          ("/hl7/messages", "HL7 messages"),
+                          ("/letters", "Letters")]:  # fmt: skip
         page.goto(address)
         current = page.locator("nav [aria-current=page]")
         assert current.count() == 1 and current.inner_text() == name, address

@@ -138,3 +138,37 @@ def test_letters_due_json_lists_deadlines_with_ids_only(workup, cases):
     assert (late[0]["days_left"], late[0]["overdue"]) == (-2, True)
     table = workup("letters", "--due", "--now", "2026-03-12T09:00:00+00:00")
     assert table.returncode == 0 and "OVERDUE 2 days" in table.stdout
+
+
+def test_letter_sent_completes_the_result_letter_step_and_alerts_list_unsent_letters(
+    workup, cases, committed, tmp_path
+):
+    """`workup letter sent` calls the same service as the page: the lay summary completes its step."""
+    rendered = workup("letter", "render", str(cases["dense"]), "--kind", "result", "--out", str(tmp_path / "a.pdf"),
+                      "--json")  # fmt: skip
+    letter_id = json.loads(rendered.stdout)["letter_id"]
+    report = workup("letter", "render", str(cases["dense"]), "--kind", "referrer_report", "--out",
+                    str(tmp_path / "b.pdf"), "--json")  # fmt: skip
+    report_id = json.loads(report.stdout)["letter_id"]
+    swept = workup("sweep", "--now", "2027-01-01T00:00:00+00:00", "--allow-future", "--json")
+    assert swept.returncode == 0 and json.loads(swept.stdout)["letters_unsent"] == 2
+    listed = json.loads(workup("alerts", "--open", "--case", str(cases["dense"]), "--json").stdout)
+    unsent = sorted(row["headline"] for row in listed if row["kind"] == "letter_unsent")
+    assert unsent[0].startswith(f"Letter {letter_id} (lay summary, produced ")
+    assert unsent[1].startswith(f"Letter {report_id} (report to the referring provider, produced ")
+
+    done = workup("letter", "sent", str(letter_id))
+    assert done.returncode == 0, done.stderr
+    text_out = " ".join(done.stdout.split())
+    assert f"Letter {letter_id} (lay summary, case {cases['dense']}) marked sent with the dense-tissue statement" in (
+        text_out
+    )
+    assert "the result-letter step is complete (event" in text_out
+    with committed.connect() as connection:
+        step = connection.execute(
+            text("SELECT status FROM steps WHERE case_id = :c AND kind = 'result_letter'"), {"c": cases["dense"]}
+        ).scalar_one()
+        alerts = dict(connection.execute(
+            text("SELECT letter_id, status FROM alerts WHERE kind = 'letter_unsent'")).all())  # fmt: skip
+    assert step == "completed"
+    assert alerts == {letter_id: "resolved", report_id: "open"}

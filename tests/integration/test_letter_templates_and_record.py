@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
 from tests.letters_support import T1, open_letter_case
+from tests.letters_support import letters_copy as copy_letters
 from tracking.cases.errors import InvalidInput, LetterTemplateError, classify
 from tracking.letters.models import Letter
 from tracking.letters.service import mark_letter_sent, produce_letter, reprint_letter
-from tracking.settings import REPO_ROOT
 
 NOW = T1.replace(hour=15)
 
@@ -21,8 +19,7 @@ NOW = T1.replace(hour=15)
 @pytest.fixture
 def letters_copy(tmp_path, configure):
     """A copy of config/letters that WORKUP_LETTERS_DIR points at, for the test to break."""
-    folder = tmp_path / "letters"
-    shutil.copytree(REPO_ROOT / "config" / "letters", folder)
+    folder = copy_letters(tmp_path)
     configure(WORKUP_LETTERS_DIR=folder)
     return folder
 
@@ -108,7 +105,7 @@ def test_mark_sent_once_and_nothing_else_changes(session, case):
             "can only be marked sent",
         ),
         ("DELETE FROM letters WHERE id = :id", "cannot be deleted"),
-        ("TRUNCATE letters", "append-only"),
+        ("TRUNCATE letters CASCADE", "append-only"),  # CASCADE: alerts point at letters (migration 0011)
     ],
 )
 def test_the_database_keeps_letters_as_produced(session, case, statement, says):

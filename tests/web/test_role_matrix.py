@@ -87,7 +87,7 @@ def calls(app, targets) -> list[tuple[str, str, str, tuple | None]]:
         "alert_id": [targets["alert"]],
         "task_id": [targets["task"]],
         "facility_id": [targets["facility"]],
-        "letter_id": [987654],  # no such letter: an allowed role gets 404, the others 403
+        "letter_id": [targets["letter"]],
         "item_id": [1],  # an HL7 inbox item; none is queued here, so the roles allowed get 404
         "name": list(EXPORTS),
         "resource_id": ["1"],  # /fhir/<Type>/<id>: a 200 or a 404, never 401 or 403 for a reader
@@ -127,6 +127,7 @@ def targets(seeded_case, committed):
     from sqlmodel import Session
 
     from tracking.alerts.sweep import sweep_overdue
+    from tracking.letters.service import produce_letter
     from tracking.navigation.tasks import add_task
 
     with Session(committed) as session:
@@ -137,8 +138,10 @@ def targets(seeded_case, committed):
         facility_id = session.execute(text("SELECT min(id) FROM outside_facilities")).scalar_one()
         task_id = add_task(session, seeded_case, "Matrix task", datetime.now(UTC) + timedelta(days=3), actor="test",
                            now=datetime.now(UTC)).id  # fmt: skip
+        letter_id = produce_letter(session, seeded_case, "result", channel="portal", actor="test",
+                                   now=datetime.now(UTC))[0].id  # fmt: skip
         session.commit()
-    return {"case": seeded_case, "alert": alert_id, "task": task_id, "facility": facility_id}
+    return {"case": seeded_case, "alert": alert_id, "task": task_id, "facility": facility_id, "letter": letter_id}
 
 
 @pytest.mark.parametrize("role", [role.value for role in Role])

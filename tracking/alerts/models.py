@@ -1,5 +1,5 @@
-"""The alerts table: at most one unresolved alert per step, per dead-lettered notification and per
-case with a stalled run request, each enforced by a partial unique index."""
+"""The alerts table: at most one unresolved alert per step, per dead-lettered notification, per
+case with a stalled run request and per letter not sent, each enforced by a partial unique index."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, Smal
 from sqlmodel import Field, SQLModel
 
 import tracking.cases.models  # noqa: F401 - tables its foreign keys point at
+import tracking.letters.models  # noqa: F401
 import tracking.runs.models  # noqa: F401
 from tracking.base import moment
 from tracking.pathway.vocabulary import AlertKind, AlertStatus, check_values
@@ -29,6 +30,7 @@ class Alert(SQLModel, table=True):
         ),
     )
     case_run_id: int | None = Field(default=None, foreign_key="case_runs.id", nullable=True)
+    letter_id: int | None = Field(default=None, foreign_key="letters.id", nullable=True)  # letter_unsent
     level: int = Field(default=1, sa_type=SmallInteger, nullable=False)
     status: str = Field(sa_type=String(20), nullable=False, default=AlertStatus.open)
     raised_at: datetime = moment()
@@ -45,6 +47,7 @@ class Alert(SQLModel, table=True):
         CheckConstraint("(kind = 'overdue_step') = (step_id IS NOT NULL)", name="step_iff_overdue_step"),
         CheckConstraint("kind <> 'delivery_failed' OR notification_id IS NOT NULL", name="delivery_failed_names_it"),
         CheckConstraint("kind <> 'run_stalled' OR case_run_id IS NOT NULL", name="run_stalled_names_it"),
+        CheckConstraint("(kind = 'letter_unsent') = (letter_id IS NOT NULL)", name="letter_unsent_names_it"),
         CheckConstraint(f"status IN ({check_values(AlertStatus)})", name="status"),
         CheckConstraint(
             "status <> 'acknowledged' OR (acknowledged_by IS NOT NULL AND acknowledged_at IS NOT NULL "
@@ -61,6 +64,12 @@ class Alert(SQLModel, table=True):
         Index(
             "uq_alerts_one_unresolved_per_notification",
             "notification_id",
+            unique=True,
+            postgresql_where=text("status <> 'resolved'"),
+        ),
+        Index(
+            "uq_alerts_one_unresolved_per_letter",
+            "letter_id",
             unique=True,
             postgresql_where=text("status <> 'resolved'"),
         ),

@@ -18,7 +18,7 @@ from tracking.pathway.vocabulary import AlertStatus
 @dataclass(frozen=True)
 class AlertRow:
     alert: Alert
-    step_kind: str | None  # None for alerts about a case (delivery_failed, run_stalled, case_stalled)
+    step_kind: str | None  # None for alerts about a case (delivery_failed, run_stalled, case_stalled, letter_unsent)
     due_at: datetime | None
     headline: str
 
@@ -34,6 +34,7 @@ class AlertRow:
             "due_at": self.due_at.isoformat() if self.due_at else None,
             "notification_id": alert.notification_id,
             "case_run_id": alert.case_run_id,
+            "letter_id": alert.letter_id,
             "level": alert.level,
             "status": alert.status,
             "raised_at": alert.raised_at.isoformat(),

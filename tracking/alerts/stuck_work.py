@@ -2,8 +2,9 @@
 a message to a facility or the patient still unsent after WORKUP_DELIVERY_DELAYED_AFTER_MINUTES
 (the mail server or webhook has been away that long: a film request that never left), and a case
 whose run request has failed or waited longer than WORKUP_RUN_STALLED_AFTER_MINUTES.
-Also what every alert about a case rather than a step says (`headline`), these two and
-`case_stalled` (tracking/alerts/stalled_cases.py), and where they are read from.
+Also what every alert about a case rather than a step says (`headline`), these two,
+`case_stalled` (tracking/alerts/stalled_cases.py) and `letter_unsent`
+(tracking/alerts/unsent_letters.py), and where they are read from.
 
 Set-based, one statement, run by the sweep in its transaction. Each alert resolves by itself when
 its cause is gone (the notification is retried and delivered, not merely queued again; the case's
@@ -21,13 +22,15 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
+from tracking.centre_time import shown_date
+from tracking.letters.kinds import kind_words
 from tracking.notify import recipients
 from tracking.notify.outbox import insert_from
 from tracking.settings import Settings, get_settings
 
 OUTSIDE_WORK_ALERTS = ("delivery_failed", "run_stalled")  # the "outside work that never happened" panel
 # Alerts about a case, not a step: their headline is here.
-CASE_ALERTS = (*OUTSIDE_WORK_ALERTS, "case_stalled", "corrected_result")
+CASE_ALERTS = (*OUTSIDE_WORK_ALERTS, "case_stalled", "corrected_result", "letter_unsent")
 
 # The notice sent when each of these alerts is raised: "<alert kind>_alert". A notice about one of
 # them that is dead-lettered never raises another alert (see :quiet_kinds below).
@@ -138,8 +141,13 @@ CASE_STANDING = {"open": "is open", "lost_to_follow_up": "is lost to follow-up"}
 
 def headline(alert_kind: str, *, undelivered: str | None = None, facility: str | None = None,
              run_status: str | None = None, waiting_since: str | None = None, case_id: int | None = None,
-             case_status: str | None = None, delivery_status: str | None = None) -> str:  # fmt: skip
+             case_status: str | None = None, delivery_status: str | None = None, letter_id: int | None = None,
+             letter_kind: str | None = None, produced_on: str | None = None) -> str:  # fmt: skip
     """What an alert about a case says, in words: the same sentence on pages, in the CLI and in emails."""
+    if alert_kind == "letter_unsent":
+        made = f", produced {produced_on}" if produced_on else ""
+        return (f"Letter {letter_id} ({kind_words(letter_kind or 'letter')}{made}) is past its deadline and not "
+                "marked sent: send it, then mark it sent on the letters page")  # fmt: skip
     if alert_kind == "delivery_failed":
         what = (undelivered or "message").replace("_", " ")
         if delivery_status == "pending":  # still waiting for its receiver: not given up on
@@ -167,7 +175,17 @@ def notice_headline(kind: str, payload: dict[str, Any], case_id: int | None = No
         undelivered=payload.get("undelivered"), facility=payload.get("facility"),
         run_status=payload.get("run_status"), waiting_since=payload.get("waiting_since"),
         case_id=case_id, case_status=payload.get("case_status"), delivery_status=payload.get("delivery_status"),
+        letter_id=payload.get("letter_id"), letter_kind=payload.get("letter_kind"),
+        produced_on=_day(payload.get("produced_at")),
     )  # fmt: skip
+
+
+def _day(moment: object) -> str | None:
+    """An ISO moment from a notice's payload as the day people read ("3 Mar 2026")."""
+    try:
+        return shown_date(datetime.fromisoformat(str(moment))) if moment else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -194,6 +212,7 @@ def unresolved_stuck_work(
     them), oldest first, with their headlines."""
     from tracking.alerts.models import Alert
     from tracking.cases.models import Case, OutsideFacility
+    from tracking.letters.models import Letter
     from tracking.notify.models import Notification
     from tracking.runs.models import CaseRun
 
@@ -206,11 +225,14 @@ def unresolved_stuck_work(
             OutsideFacility.name,
             CaseRun.status,
             CaseRun.requested_at,
+            Letter.kind,
+            Letter.produced_at,
         )  # fmt: skip
         .join(Case, Case.id == Alert.case_id)
         .join(Notification, Notification.id == Alert.notification_id, isouter=True)
         .join(OutsideFacility, OutsideFacility.id == Notification.facility_id, isouter=True)
         .join(CaseRun, CaseRun.id == Alert.case_run_id, isouter=True)
+        .join(Letter, Letter.id == Alert.letter_id, isouter=True)
         .where(col(Alert.kind).in_(kinds))
         .order_by(Alert.raised_at, Alert.id)
         .limit(limit)
@@ -237,9 +259,22 @@ def unresolved_stuck_work(
                 case_id=alert.case_id,
                 case_status=case_status,
                 delivery_status=delivery_status,
+                letter_id=alert.letter_id,
+                letter_kind=letter_kind,
+                produced_on=shown_date(produced_at) if produced_at else None,
             ),
             alert.notification_id,
             alert.case_run_id,
         )  # fmt: skip
-        for alert, case_status, undelivered, delivery_status, facility, run_status, requested_at in session.exec(query)
+        for (
+            alert,
+            case_status,
+            undelivered,
+            delivery_status,
+            facility,
+            run_status,
+            requested_at,
+            letter_kind,
+            produced_at,
+        ) in session.exec(query)
     ]

@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from tracking.alerts.stalled_cases import sweep_stalled_cases
 from tracking.alerts.stuck_work import sweep_stuck_work
+from tracking.alerts.unsent_letters import sweep_unsent_letters
 from tracking.hl7.retention import prune_messages
 from tracking.notify import recipients
 from tracking.notify.outbox import insert_from
@@ -38,6 +39,7 @@ class SweepReport:
     runs_stalled: int = 0  # new alerts: a case's run request failed or waited too long
     cases_stalled: int = 0  # new alerts: an open or lost case with nothing next and nothing alerting
     hl7_pruned: int = 0  # HL7 messages past WORKUP_HL7_RETENTION_DAYS deleted (tracking/hl7/retention.py)
+    letters_unsent: int = 0  # new alerts: a produced letter not marked sent by its deadline
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -169,9 +171,10 @@ def sweep_overdue(
 ) -> SweepReport:
     """Resolve, re-open after snooze, raise and escalate alerts as of `now`, in the caller's transaction.
 
-    Then raises and resolves the alerts about stuck outside work (tracking/alerts/stuck_work.py),
-    and last the alerts on cases with nothing next (tracking/alerts/stalled_cases.py), which count
-    what the first two statements left unresolved. Last, HL7 messages past their retention go.
+    Then raises and resolves the alerts about stuck outside work (tracking/alerts/stuck_work.py)
+    and about letters produced but not sent (tracking/alerts/unsent_letters.py), and last the
+    alerts on cases with nothing next (tracking/alerts/stalled_cases.py), which count what the
+    statements before it left unresolved. Last, HL7 messages past their retention go.
     """
     settings = settings or get_settings()
     pathways = pathways if pathways is not None else all_pathways()
@@ -188,16 +191,18 @@ def sweep_overdue(
     session.execute(text("SET LOCAL jit = off"))
     resolved, reopened, raised, escalated, notifications = session.execute(SWEEP, params).one()
     stuck = sweep_stuck_work(session, now, settings=settings)
+    unsent = sweep_unsent_letters(session, now, settings=settings)
     stalled = sweep_stalled_cases(session, now, pathways=pathways, settings=settings)
     pruned = prune_messages(session, now, settings=settings)
     return SweepReport(
-        resolved=resolved + stuck.resolved + stalled.resolved,
+        resolved=resolved + stuck.resolved + unsent.resolved + stalled.resolved,
         reopened=reopened,
         raised=raised,
         escalated=escalated,
-        notifications=notifications + stuck.notifications + stalled.notifications,
+        notifications=notifications + stuck.notifications + unsent.notifications + stalled.notifications,
         delivery_failed=stuck.delivery_failed,
         runs_stalled=stuck.runs_stalled,
         cases_stalled=stalled.raised,
         hl7_pruned=pruned,
+        letters_unsent=unsent.raised,
     )

@@ -11,10 +11,11 @@ from tracking.cases.errors import InvalidInput
 from tracking.centre_time import shown_date, shown_moment
 from tracking.commands.common import ALLOW_FUTURE_HELP, actor, console, now_or, print_json, table, words
 from tracking.db import session_scope
-from tracking.letters.deadlines import LetterDue, letters_due
-from tracking.letters.kinds import LetterKind
+from tracking.letters.deadlines import LetterDue, days_left_words, letters_due
+from tracking.letters.kinds import LetterKind, kind_words
+from tracking.letters.marking import mark_sent
 from tracking.letters.queries import letter_json, recorded_letters
-from tracking.letters.service import mark_letter_sent, produce_letter, reprint_letter
+from tracking.letters.service import produce_letter, reprint_letter
 
 app = typer.Typer(
     help="Letters: render one to PDF and record it, print one again, mark one sent.", no_args_is_help=True
@@ -107,11 +108,12 @@ def reprint(
 
 @app.command()
 def sent(letter_id: int = typer.Argument(..., min=1, max=MAX_ID)) -> None:
-    """Mark a produced letter as sent."""
+    """Mark a produced letter as sent; a lay summary also completes the case's result-letter step."""
     now = now_or(None)
     with session_scope() as session:
-        letter = mark_letter_sent(session, letter_id, actor=actor(), now=now)
-    console.print(f"Letter {letter.id} marked sent ({shown_moment(letter.sent_at)}).")
+        sending = mark_sent(session, letter_id, actor=actor(), now=now)
+        note = sending.note
+    console.print(f"{note} ({shown_moment(now)})")
 
 
 def letters(
@@ -147,8 +149,7 @@ def show_due(owed: list[LetterDue], as_json: bool) -> None:
         return
     listing = table("Letters due", ["Case", "Letter", "Due", "When"])
     for item in owed:
-        days = abs(item.days_left)
-        span = f"{days} day{'s' if days != 1 else ''}"
-        when = f"[bold red]OVERDUE {span}[/]" if item.overdue else ("due today" if days == 0 else f"in {span}")
-        listing.add_row(str(item.case_id), "lay summary", shown_date(item.due_at), when)
+        when = days_left_words(item.days_left)
+        shown = f"[bold red]{when}[/]" if item.overdue else when
+        listing.add_row(str(item.case_id), kind_words(item.kind), shown_date(item.due_at), shown)
     console.print(listing)

@@ -82,6 +82,13 @@ def days_between(now: datetime, due_at: datetime) -> int:
     return (due.date() - today.date()).days
 
 
+def days_left_words(days_left: int) -> str:
+    """'OVERDUE 2 days', 'due today', 'due in 3 days': how a letter's deadline reads on the centre's calendar."""
+    days = abs(days_left)
+    span = f"{days} day{'s' if days != 1 else ''}"
+    return f"OVERDUE {span}" if days_left < 0 else ("due today" if days == 0 else f"due in {span}")
+
+
 def letters_due(session: Session, now: datetime, *, actor: str) -> list[LetterDue]:
     """Lay summaries owed: every open result-letter step of a case not closed, the earliest due first. Audited."""
     rows = session.exec(

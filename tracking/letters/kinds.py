@@ -47,3 +47,30 @@ DEFAULT_CHANNEL = {RecipientKind.patient: LetterChannel.print_post, RecipientKin
 
 # Letters to providers and facilities are written in the centre's language unless one is asked for.
 CENTRE_LANGUAGE = "en"
+
+# A letter's kind as people read it: on pages, in the CLI, in alert headlines.
+KIND_WORDS: dict[str, str] = {
+    LetterKind.result: "lay summary",
+    LetterKind.referrer_report: "report to the referring provider",
+    LetterKind.prior_film_request: "prior-film request",
+    LetterKind.missed_appointment: "missed-appointment letter",
+    LetterKind.final_missed_appointment: "final missed-appointment letter (certified mail)",
+    LetterKind.followup_reminder: "follow-up reminder",
+}
+
+
+def kind_words(kind: str) -> str:
+    return KIND_WORDS.get(kind, kind.replace("_", " "))
+
+
+CHANNEL_WORDS: dict[str, str] = {LetterChannel.print_post: "print and post", LetterChannel.fax: "fax",
+                 LetterChannel.email: "email", LetterChannel.portal: "patient portal"}  # fmt: skip
+LANGUAGE_WORDS = {"en": "English", "es": "Spanish"}
+
+
+def channel_words(channel: str) -> str:
+    return CHANNEL_WORDS.get(channel, channel.replace("_", " "))
+
+
+def language_words(language: str) -> str:
+    return LANGUAGE_WORDS.get(language, language)

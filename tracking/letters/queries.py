@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
+from tracking.audit import AuditEntry
 from tracking.letters.models import Letter
 
 
@@ -32,5 +35,30 @@ def letter_json(letter: Letter) -> dict[str, Any]:
         "produced_at": letter.produced_at.isoformat(),
         "sent_by": letter.sent_by,
         "sent_at": letter.sent_at.isoformat() if letter.sent_at else None,
+        "sent_event_id": letter.sent_event_id,  # the result_letter_sent event marking a lay summary sent recorded
+        "sent_density": letter.sent_density,  # dense | not_dense: the statement a sent lay summary carried
         "pdf_sha256": letter.pdf_sha256,
     }
+
+
+@dataclass(frozen=True)
+class Reprinted:
+    at: datetime
+    actor: str
+    letter_id: int
+    same_as_recorded: bool
+
+
+def letter_reprints(session: Session, case_id: int) -> list[Reprinted]:
+    """Every time a case's letters were rendered again (the audit rows of reprints and batch prints)."""
+    entries = session.exec(
+        select(AuditEntry)
+        .where(AuditEntry.case_id == case_id, AuditEntry.action == "letter.reprinted")
+        .order_by(col(AuditEntry.at), col(AuditEntry.id))
+    )
+    return [
+        Reprinted(
+            entry.at, entry.actor, int(entry.detail.get("letter_id") or 0), bool(entry.detail.get("same_as_recorded"))
+        )
+        for entry in entries
+    ]

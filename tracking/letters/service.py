@@ -20,6 +20,7 @@ from tracking.cases.models import Case, Patient
 from tracking.letters.inputs import gather
 from tracking.letters.kinds import DEFAULT_CHANNEL, FACILITY_CHANNEL, RECIPIENT, LetterChannel, LetterKind, LetterStatus
 from tracking.letters.language import choose_language
+from tracking.letters.marking import mark_sent
 from tracking.letters.models import Letter
 from tracking.letters.templates import render_html, render_pdf
 from tracking.settings import Settings, get_settings
@@ -116,6 +117,33 @@ def produce_letter(
     return letter, pdf
 
 
+def produce_due_letter(
+    session: Session,
+    case_id: int,
+    kind: str,
+    *,
+    actor: str,
+    now: datetime,
+    language: str | None = None,
+    channel: str | None = None,
+) -> tuple[Letter, bytes]:
+    """Produce a letter the case owes, once: refused while a letter of that kind for the case is
+    produced and not yet sent (print that one, or mark it sent). The case's row lock makes two
+    clicks, or two navigators, produce one letter."""
+    letter_kind(kind)
+    if session.exec(select(Case.id).where(Case.id == case_id).with_for_update()).first() is None:
+        raise NotFound(f"case {case_id} does not exist")
+    waiting = session.exec(
+        select(Letter.id).where(Letter.case_id == case_id, Letter.kind == kind, Letter.status == LetterStatus.produced)
+    ).first()
+    if waiting is not None:
+        raise InvalidInput(
+            f"letter {waiting} for case {case_id} is already produced and not sent: print it from the list, "
+            "or mark it sent"
+        )
+    return produce_letter(session, case_id, kind, language=language, actor=actor, now=now, channel=channel)
+
+
 @dataclass(frozen=True)
 class Reprint:
     letter: Letter
@@ -138,19 +166,6 @@ def reprint_letter(
 
 
 def mark_letter_sent(session: Session, letter_id: int, *, actor: str, now: datetime) -> Letter:
-    """Record that a produced letter went out (status, sent_at, sent_by only). Audited."""
-    letter = session.exec(
-        select(Letter).where(Letter.id == letter_id).with_for_update().execution_options(populate_existing=True)
-    ).first()
-    if letter is None:
-        raise NotFound(f"letter {letter_id} does not exist")
-    if letter.status == LetterStatus.sent:
-        raise InvalidInput(f"letter {letter_id} was already marked sent")
-    if now < letter.produced_at:
-        raise InvalidInput(f"letter {letter_id} cannot be sent before it was produced")
-    letter.status, letter.sent_at, letter.sent_by = LetterStatus.sent.value, now, actor
-    session.add(letter)
-    session.flush()
-    audit(session, actor=actor, action="letter.sent", at=now, case_id=letter.case_id, letter_id=letter.id,
-          channel=letter.channel)  # fmt: skip
-    return letter
+    """Record that a produced letter went out; a lay summary also completes its result-letter step
+    and records the density statement (tracking/letters/marking.py, which says what it did). Audited."""
+    return mark_sent(session, letter_id, actor=actor, now=now).letter

@@ -31,6 +31,7 @@ SUBJECTS = {
     "run_stalled_alert": "Case {case_id}: {headline}",
     "case_stalled_alert": "{headline}",  # the headline names the case
     "corrected_result_alert": "Case {case_id}: a corrected result needs review",
+    "letter_unsent_alert": "Case {case_id}: a letter produced is not marked sent yet",
 }
 
 

@@ -136,6 +136,7 @@ class AlertKind(StrEnum):
     run_stalled = "run_stalled"  # a case's run request has waited longer than the configured limit
     case_stalled = "case_stalled"  # an open or lost case with no open dated step and no other open alert
     corrected_result = "corrected_result"  # the RIS corrected a result after the final one was recorded (HL7)
+    letter_unsent = "letter_unsent"  # a produced letter not marked sent by its deadline
 
 
 class HL7InboxKind(StrEnum):

@@ -77,6 +77,11 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/facilities"): FACILITIES,
     ("POST", "/facilities/{facility_id}"): FACILITIES,
     ("GET", "/ops/export/{name}.csv"): EXPORT,
+    ("GET", "/letters"): READ,
+    ("GET", "/letters/{letter_id}.pdf"): READ,  # a reprint, audited; every role may read the case it belongs to
+    ("POST", "/letters/produce"): NAVIGATE,
+    ("POST", "/letters/print"): NAVIGATE,
+    ("POST", "/letters/sent"): NAVIGATE,
     ("GET", "/audit"): ADMINISTER,
     ("GET", "/audit.csv"): ADMINISTER,
     ("GET", "/hl7/messages"): HL7_MESSAGES,

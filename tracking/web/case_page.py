@@ -14,6 +14,9 @@ from tracking.alerts.stuck_work import CASE_ALERTS, OUTSIDE_WORK_ALERTS, unresol
 from tracking.cases.models import Case, CaseEvent, Patient
 from tracking.cases.queries import case_history, other_open_cases
 from tracking.cases.windows import due_text, step_window
+from tracking.letters.marking import sending_note
+from tracking.letters.models import Letter
+from tracking.letters.queries import letter_reprints, recorded_letters
 from tracking.navigation.notes import case_notes
 from tracking.navigation.tasks import case_tasks
 from tracking.notify.models import Notification
@@ -26,6 +29,7 @@ from tracking.users.service import Signed
 from tracking.web.contact_view import how_to_reach, language_options, phone_rows, stored_values
 from tracking.web.deliveries import prior_film_deliveries
 from tracking.web.event_forms import field_widgets, group_events, recordable_events
+from tracking.web.letters_page import case_letter
 from tracking.web.presenters import lateness, side, step_title, words
 from tracking.web.timeline import case_timeline, system_timeline
 
@@ -39,6 +43,7 @@ SAVED = {
     "task_cancelled": "Task cancelled.",
     "event": "Saved.",
     "ack": "Alert acknowledged.",
+    "letter_sent": "Letter marked sent.",
 }
 CALL_OUTCOMES = ("reached", "no_answer", "left_message", "wrong_number", "letter_sent", "rescheduled")
 CONTACT_EVENT = "contact_attempt"
@@ -57,7 +62,7 @@ class Forms:
 
 
 def saved_banner(session: Session, case_id: int, saved: str | None, recorded: int | None,
-                 pathway: Pathway) -> dict[str, Any] | None:  # fmt: skip
+                 pathway: Pathway, letter_id: int | None = None) -> dict[str, Any] | None:  # fmt: skip
     """The success banner after a save (Post/Redirect/Get: ?saved=...), with the event's warnings."""
     if saved not in SAVED:
         return None
@@ -71,6 +76,10 @@ def saved_banner(session: Session, case_id: int, saved: str | None, recorded: in
                 f"Case opened and added to the existing patient {patient.family_name}, {patient.given_name}, who has "
                 f"{others} other open case{'' if others == 1 else 's'}."
             )
+    if saved == "letter_sent" and letter_id is not None:
+        letter = session.get(Letter, letter_id)
+        if letter is not None and letter.case_id == case_id and letter.status == "sent":
+            banner["text"] = sending_note(session, letter)
     if saved == "event" and recorded is not None:
         event = session.exec(select(CaseEvent).where(CaseEvent.id == recorded, CaseEvent.case_id == case_id)).first()
         if event is not None:
@@ -114,7 +123,7 @@ def call_form_context(rule: EventRule, *, values: dict[str, str] | None = None,
 
 def load_case_page(session: Session, case_id: int, signed: Signed, now: datetime, *, forms: Forms | None = None,
                    system: bool = False, saved: str | None = None, recorded: int | None = None,
-                   event_kind: str | None = None) -> dict[str, Any]:  # fmt: skip
+                   event_kind: str | None = None, letter: int | None = None) -> dict[str, Any]:  # fmt: skip
     forms = forms or Forms()
     role = signed.user.role
     history = case_history(session, case_id, actor=signed.user.username, now=now)
@@ -151,6 +160,7 @@ def load_case_page(session: Session, case_id: int, signed: Signed, now: datetime
         event_form = event_form_context(pathway, rule, facilities) if rule else None
     notes = case_notes(session, case_id)
     tasks = case_tasks(session, case_id)
+    letters = recorded_letters(session, case_id=case_id)
     context: dict[str, Any] = {
         "history": history,
         "case": case,
@@ -173,7 +183,16 @@ def load_case_page(session: Session, case_id: int, signed: Signed, now: datetime
         ],
         "stuck": [item for item in case_alerts if item.kind in OUTSIDE_WORK_ALERTS],
         "deliveries": prior_film_deliveries(session, case_id),
-        "timeline": case_timeline(history, pathway, notes=notes, tasks=tasks, facilities=dict(facilities)),
+        "timeline": case_timeline(
+            history,
+            pathway,
+            notes=notes,
+            tasks=tasks,
+            facilities=dict(facilities),
+            letters=letters,
+            reprints=letter_reprints(session, case_id),
+        ),
+        "letters": [case_letter(session, letter) for letter in letters],
         "system": system,
         "system_timeline": _system_entries(session, case_id) if system else [],
         "notes": sorted(notes, key=lambda note: (note.created_at, note.id or 0), reverse=True),
@@ -190,7 +209,7 @@ def load_case_page(session: Session, case_id: int, signed: Signed, now: datetime
         "problems": forms.problems,
         "problem_for": dict(forms.problems),
         "names": dict(session.exec(select(User.username, User.display_name)).all()),
-        "banner": None if forms.problems else saved_banner(session, case_id, saved, recorded, pathway),
+        "banner": None if forms.problems else saved_banner(session, case_id, saved, recorded, pathway, letter),
         "navigator": session.get(User, case.navigator_id) if case.navigator_id else None,
         "navigators": session.exec(
             select(User).where(User.role == Role.navigator, col(User.disabled_at).is_(None)).order_by(User.username)

@@ -121,7 +121,7 @@ def _validation_problems(errors: list[dict[str, Any]]) -> str:
 def _no_such_page(request: Request) -> str:
     """What a page address that cannot exist points at, in words: "There is no case 'abc'."."""
     parts = [part for part in request.url.path.split("/") if part]
-    things = {"cases": "case", "alerts": "alert", "facilities": "facility", "tasks": "task"}
+    things = {"cases": "case", "alerts": "alert", "facilities": "facility", "tasks": "task", "letters": "letter"}
     if len(parts) >= 2 and parts[0] in things:
         shown = parts[1][:40]
         return f"There is no {things[parts[0]]} {shown!r}. Check the address, or find the patient from the worklist."

@@ -60,10 +60,11 @@ def case_page(
     recorded: Annotated[int | None, Query(ge=1, le=INT4_MAX)] = None,
     system: Annotated[bool, Query()] = False,
     event: Annotated[str | None, Query(max_length=40)] = None,
+    letter: Annotated[int | None, Query(ge=1, le=INT4_MAX)] = None,
 ) -> Response:
     """The case page; `?event=<kind>` opens that event's form without JavaScript."""
     context = load_case_page(session, case_id, signed, now, system=system, saved=saved, recorded=recorded,
-                             event_kind=event)  # fmt: skip  # NotFound: the error page (tracking/web/errors.py)
+                             event_kind=event, letter=letter)  # fmt: skip  # NotFound: the error page
     return _page(request, "case.html", **context)
 
 

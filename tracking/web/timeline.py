@@ -1,6 +1,7 @@
 """One timeline for people: what happened to the case and who did it, newest first, in words.
 
-Clinical events, contact attempts, alerts, notes and tasks make the timeline a navigator reads.
+Clinical events, contact attempts, alerts, notes, tasks and letters (produced, printed again,
+sent, each with a link to its PDF) make the timeline a navigator reads.
 What the machinery did (workup flow runs and their ids, message deliveries and their errors) is
 a separate list of system entries, shown only when asked for: never mixed in by default.
 """
@@ -16,6 +17,9 @@ from tracking.alerts.models import Alert
 from tracking.cases.models import CaseEvent
 from tracking.cases.queries import CaseHistory
 from tracking.centre_time import shown_moment
+from tracking.letters.kinds import channel_words, kind_words, language_words
+from tracking.letters.models import Letter
+from tracking.letters.queries import Reprinted
 from tracking.pathway.definition import Pathway
 from tracking.pathway.fields import FieldRefused, parse_moment
 from tracking.web.presenters import words
@@ -31,11 +35,13 @@ class Entry:
     detail: str = ""
     who: str = ""
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    link: str = ""  # a letter's PDF
 
 
 def case_timeline(history: CaseHistory, pathway: Pathway, *, notes: Iterable[Any] = (), tasks: Iterable[Any] = (),
-                  facilities: dict[int, str] | None = None) -> list[Entry]:  # fmt: skip
-    """The people's timeline: events, contact attempts, alerts, notes and tasks, newest first."""
+                  facilities: dict[int, str] | None = None, letters: Iterable[Letter] = (),
+                  reprints: Iterable[Reprinted] = ()) -> list[Entry]:  # fmt: skip
+    """The people's timeline: events, contact attempts, alerts, notes, tasks and letters, newest first."""
     entries = [_event(event, pathway, facilities or {}) for event in history.events]
     entries += _alerts(history.alerts, {step.id: step.kind for step in history.steps if step.id}, pathway)
     entries += [Entry(note.created_at, "note", "Note", note.body, note.author) for note in notes]
@@ -45,7 +51,40 @@ def case_timeline(history: CaseHistory, pathway: Pathway, *, notes: Iterable[Any
         if task.closed_at is not None:
             verb = "done" if task.status == "done" else "cancelled"
             entries.append(Entry(task.closed_at, "task", f"Task {verb}: {task.title}", "", task.closed_by or ""))
+    entries += _letters(list(letters), reprints)
     return sorted(entries, key=lambda entry: entry.at, reverse=True)
+
+
+def _letters(letters: list[Letter], reprints: Iterable[Reprinted]) -> list[Entry]:
+    """Each letter produced and sent, and each time one was printed again, with a link to its PDF."""
+    entries = []
+    for letter in letters:
+        what = f"{kind_words(letter.kind)} (to the {words(letter.recipient_kind)}, by {channel_words(letter.channel)})"
+        link = f"/letters/{letter.id}.pdf"
+        made = f"letter {letter.id}, {language_words(letter.language)}"
+        entries.append(Entry(letter.produced_at, "letter", f"Letter produced: {what}", made, letter.produced_by,
+                             link=link))  # fmt: skip
+        if letter.sent_at is not None:
+            entries.append(Entry(letter.sent_at, "letter", f"Letter sent: {what}", _sent_detail(letter),
+                                 letter.sent_by or "", link=link))  # fmt: skip
+    kinds = {letter.id: kind_words(letter.kind) for letter in letters}
+    for copy in reprints:
+        same = "the same as the letter recorded" if copy.same_as_recorded else "DIFFERS from the letter recorded"
+        title = f"Letter printed again: {kinds.get(copy.letter_id, 'letter')}"
+        entries.append(Entry(copy.at, "letter", title, f"letter {copy.letter_id}, {same}", copy.actor,
+                             link=f"/letters/{copy.letter_id}.pdf"))  # fmt: skip
+    return entries
+
+
+def _sent_detail(letter: Letter) -> str:
+    parts = [f"letter {letter.id}"]
+    if letter.sent_density:
+        parts.append(f"density statement: {words(letter.sent_density)}")
+    elif letter.kind == "result":
+        parts.append("no density statement")
+    if letter.sent_event_id:
+        parts.append("result-letter step completed")
+    return ", ".join(parts)
 
 
 def system_timeline(runs: Iterable[Any], notifications: Iterable[Any]) -> list[Entry]:
