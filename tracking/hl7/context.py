@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from tracking.cases.errors import InvalidInput
+from tracking.cases.errors import InvalidInput, WorkupError
 from tracking.cases.models import Case, Patient
+from tracking.cases.recording import RecordedEvent, record_event
 from tracking.hl7.inbox import Proposal, queue_item
 from tracking.hl7.interpretation import Interpretation, MessageOutcome
 from tracking.hl7.mapping import Mapping, code
@@ -45,6 +46,27 @@ class Context:
     actor: str  # "hl7:<sender>": who recorded what the interface applied
     now: datetime
     notes: list[str] = field(default_factory=list)
+
+    # --- writing ----------------------------------------------------------------------------------
+    def record(
+        self, case_id: int, event_kind: str, payload: dict[str, Any], occurred_at: datetime | None = None
+    ) -> RecordedEvent | WorkupError:
+        """record_event in a savepoint, as the interface: a refusal leaves nothing behind and comes
+        back as the error; the message's id keys it, so the same message never records it twice."""
+        try:
+            with self.session.begin_nested():
+                return record_event(
+                    self.session,
+                    case_id,
+                    event_kind,
+                    payload,
+                    actor=self.actor,
+                    now=self.now,
+                    occurred_at=occurred_at,
+                    idempotency_key=f"hl7:{self.message_id}:{event_kind}",
+                )
+        except WorkupError as refused:
+            return refused
 
     # --- outcomes ---------------------------------------------------------------------------------
     def applied(self, detail: str, case_id: int | None = None) -> Interpretation:

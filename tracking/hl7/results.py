@@ -18,7 +18,6 @@ from sqlmodel import col, select
 from tracking.alerts.corrected_results import raise_corrected_result_alert
 from tracking.cases.errors import WorkupError
 from tracking.cases.models import Case, Step
-from tracking.cases.recording import RecordedEvent, record_event
 from tracking.hl7.context import Context, Identified
 from tracking.hl7.inbox import Proposal
 from tracking.hl7.interpretation import Interpretation
@@ -198,7 +197,7 @@ class _Result:
             return self.queue(
                 " ".join([*reasons, *(problem[:1].upper() + problem[1:] + "." for problem in self.problems)]), [match]
             )
-        outcome = self.record(match, rule, payload)
+        outcome = self.context.record(match.case.id, rule.kind, payload, self.observed_at)
         if isinstance(outcome, WorkupError):
             return self.queue(f"The pathway refused it: {outcome}", [match])
         if self.exam.accession and not match.step.accession_number and len(self.exam.accession) <= 64:
@@ -215,24 +214,6 @@ class _Result:
             f"{rule.kind} {state} on case {match.case.id} (step {match.step.id}, event {outcome.event_id})",
             case_id=match.case.id,
         )
-
-    def record(self, match: Match, rule: EventRule, payload: dict[str, Any]) -> RecordedEvent | WorkupError:
-        """record_event in a savepoint: a refusal leaves nothing behind and comes back as the error."""
-        session = self.context.session
-        try:
-            with session.begin_nested():
-                return record_event(
-                    session,
-                    match.case.id,
-                    rule.kind,
-                    payload,
-                    actor=self.context.actor,
-                    now=self.context.now,
-                    occurred_at=self.observed_at,
-                    idempotency_key=f"hl7:{self.context.message_id}:{rule.kind}",
-                )
-        except WorkupError as refused:
-            return refused
 
     def payload(self, rule: EventRule, match: Match) -> tuple[dict[str, Any], list[str]]:
         """The event's data from the message, and why it cannot be applied as it is (empty: it can)."""

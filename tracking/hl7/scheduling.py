@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from tracking.cases.errors import WorkupError
-from tracking.cases.recording import RecordedEvent, record_event
 from tracking.hl7.context import Context, Identified
 from tracking.hl7.inbox import Proposal
 from tracking.hl7.interpretation import Interpretation
@@ -127,7 +126,7 @@ class _Schedule:
             )
         if self.start < now - CLOCK_SKEW:
             return self.queue("The appointment time has already passed; confirm it was booked then.", [match], rule)
-        outcome = self.record(match, rule, self.booking_data(rule, match))
+        outcome = self.context.record(match.case.id, rule.kind, self.booking_data(rule, match))
         if isinstance(outcome, WorkupError):
             return self.queue(f"The pathway refused it: {outcome}", [match], rule)
         return self.context.applied(
@@ -151,7 +150,9 @@ class _Schedule:
             return self.queue("The case's pathway records no missed appointment for this step.", [match])
         if step.status != StepStatus.scheduled:
             return self.queue("A no-show for a step not booked here (out of order); confirm it.", [match], rule)
-        outcome = self.record(match, rule, step_fields(rule, step.kind, self.exam.procedure), at=self.missed_at())
+        outcome = self.context.record(
+            match.case.id, rule.kind, step_fields(rule, step.kind, self.exam.procedure), self.missed_at()
+        )
         if isinstance(outcome, WorkupError):
             return self.queue(f"The pathway refused it: {outcome}", [match], rule)
         return self.context.applied(
@@ -166,25 +167,6 @@ class _Schedule:
         return None
 
     # --- writing ----------------------------------------------------------------------------------
-    def record(
-        self, match: Match, rule: EventRule, data: dict[str, Any], at: datetime | None = None
-    ) -> RecordedEvent | WorkupError:
-        session = self.context.session
-        try:
-            with session.begin_nested():
-                return record_event(
-                    session,
-                    match.case.id,
-                    rule.kind,
-                    data,
-                    actor=self.context.actor,
-                    now=self.context.now,
-                    occurred_at=at,
-                    idempotency_key=f"hl7:{self.context.message_id}:{rule.kind}",
-                )
-        except WorkupError as refused:
-            return refused
-
     def queue(self, reason: str, matches: list[Match], rule: EventRule | None = None) -> Interpretation:
         """A prefilled booking or no-show when one step fits and the pathway has the event; else a review."""
         context = self.context

@@ -3,8 +3,8 @@
 Each letter is rendered again from its stored inputs (a reprint: audited, never a new record, so
 printing a batch twice records nothing twice) and its own bytes are checked against the hash
 recorded when it was produced; the pages of all of them are then written as one PDF. A letter's
-layout is templates.render_pdf's (the same HTML, base URL, file fetcher and stylesheet), kept as a
-WeasyPrint document so its pages can join the others'; the hash check proves it is the same letter.
+layout is templates.render_document's, the one render_pdf writes, kept as a WeasyPrint document so
+its pages can join the others'; the hash check proves it is the same letter.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from tracking.audit import audit
-from tracking.cases.errors import InvalidInput, LetterTemplateError, NotFound
+from tracking.cases.errors import InvalidInput, NotFound
 from tracking.letters.models import Letter
 from tracking.letters.service import sha256
-from tracking.letters.templates import STYLESHEET, _fetcher_inside, _first_line, render_html
+from tracking.letters.templates import render_document, render_html
 from tracking.settings import Settings, get_settings
 
 MAX_BATCH = 100  # letters in one PDF: each is laid out again, which takes a moment
@@ -62,16 +62,5 @@ def print_batch(
 
 
 def letter_document(letters_dir: Path, inputs: dict[str, Any]) -> Any:
-    """A letter laid out as templates.render_pdf lays it out, as a WeasyPrint document (pages)."""
-    from weasyprint import CSS, HTML  # type: ignore[import-untyped]
-
-    html = render_html(letters_dir, inputs)
-    stylesheet = letters_dir / STYLESHEET
-    if not stylesheet.is_file():
-        raise LetterTemplateError(f"no letter stylesheet {stylesheet}")
-    fetcher = _fetcher_inside(letters_dir)
-    try:
-        document = HTML(string=html, base_url=f"{letters_dir.resolve().as_uri()}/", url_fetcher=fetcher)
-        return document.render(stylesheets=[CSS(filename=str(stylesheet), url_fetcher=fetcher)])
-    except (ValueError, OSError) as error:
-        raise LetterTemplateError(f"cannot lay out the letter with {stylesheet}: {_first_line(error)}") from None
+    """A letter laid out as render_pdf lays it out, as a WeasyPrint document (pages)."""
+    return render_document(letters_dir, render_html(letters_dir, inputs))

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from tracking.letters.inputs import lines
 from tracking.letters.kinds import LetterStatus
 from tracking.letters.models import Letter
+from tracking.letters.queries import locked_letter
 from tracking.letters.service import mark_letter_sent, render_letter, sha256
 from tracking.notify.channels import DeliveryFailed, send_email
 from tracking.notify.models import Notification
@@ -35,9 +36,7 @@ def deliver_letter(session: Session, notification: Notification, now: datetime, 
     """Render the letter again, check its hash, mark it sent and send it; DeliveryFailed when it cannot go."""
     letter_id = int(notification.payload["letter_id"])
     with session.begin_nested():
-        letter = session.exec(
-            select(Letter).where(Letter.id == letter_id).with_for_update().execution_options(populate_existing=True)
-        ).first()
+        letter = locked_letter(session, letter_id)
         if letter is None:
             raise DeliveryFailed(f"letter {letter_id} does not exist", outage=False, final=True)
         if letter.status == LetterStatus.sent:

@@ -20,12 +20,13 @@ from sqlmodel import Session, select
 
 from tracking.alerts.unsent_letters import resolve_letter_alert
 from tracking.audit import audit
-from tracking.cases.errors import InvalidInput, NotFound
+from tracking.cases.errors import InvalidInput
 from tracking.cases.models import Case, Step
 from tracking.cases.recording import record_event
 from tracking.letters.density import is_dense
 from tracking.letters.kinds import LetterKind, LetterStatus, kind_words
 from tracking.letters.models import Letter
+from tracking.letters.queries import existing_letter
 from tracking.pathway.vocabulary import OPEN_STEP_STATUSES, EventKind
 
 DENSITY_WORDS = {"dense": "the dense-tissue statement", "not_dense": "the not-dense statement"}
@@ -54,11 +55,7 @@ def density_sent(inputs: dict[str, Any]) -> tuple[str | None, str | None]:
 
 def mark_sent(session: Session, letter_id: int, *, actor: str, now: datetime) -> Sending:
     """Record that a produced letter went out, in the caller's transaction (see the module's docstring)."""
-    letter = session.exec(
-        select(Letter).where(Letter.id == letter_id).with_for_update().execution_options(populate_existing=True)
-    ).first()
-    if letter is None:
-        raise NotFound(f"letter {letter_id} does not exist")
+    letter = existing_letter(session, letter_id)
     if letter.status == LetterStatus.sent:
         raise InvalidInput(f"letter {letter_id} was already marked sent")
     if now < letter.produced_at:

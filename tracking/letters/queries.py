@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from tracking.audit import AuditEntry
+from tracking.cases.errors import NotFound
 from tracking.letters.models import Letter
 
 
@@ -62,3 +63,18 @@ def letter_reprints(session: Session, case_id: int) -> list[Reprinted]:
         )
         for entry in entries
     ]
+
+
+def locked_letter(session: Session, letter_id: int) -> Letter | None:
+    """The letter, row-locked and read afresh, for changing its status; None when there is no such letter."""
+    return session.exec(
+        select(Letter).where(Letter.id == letter_id).with_for_update().execution_options(populate_existing=True)
+    ).first()
+
+
+def existing_letter(session: Session, letter_id: int) -> Letter:
+    """locked_letter, or NotFound naming it."""
+    letter = locked_letter(session, letter_id)
+    if letter is None:
+        raise NotFound(f"letter {letter_id} does not exist")
+    return letter

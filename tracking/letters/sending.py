@@ -15,11 +15,12 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from tracking.audit import audit
-from tracking.cases.errors import InvalidInput, NotFound, WorkupError
+from tracking.cases.errors import InvalidInput, WorkupError
 from tracking.cases.models import OutsideFacility
 from tracking.letters.delivery import LETTER_NOTIFICATION
 from tracking.letters.kinds import LetterChannel, LetterStatus, RecipientKind
 from tracking.letters.models import Letter
+from tracking.letters.queries import existing_letter
 from tracking.letters.service import render_letter, sha256
 from tracking.notify.channels import PLAIN_SMTP_REFUSAL, plain_smtp
 from tracking.notify.contacts import InvalidContact, validate_email
@@ -64,11 +65,7 @@ def send_letter(
 ) -> QueuedLetter:
     """Queue a produced letter for delivery by its channel (fax or email), to `to` or the recorded contact."""
     settings = settings or get_settings()
-    letter = session.exec(
-        select(Letter).where(Letter.id == letter_id).with_for_update().execution_options(populate_existing=True)
-    ).first()
-    if letter is None:
-        raise NotFound(f"letter {letter_id} does not exist")
+    letter = existing_letter(session, letter_id)
     if letter.status == LetterStatus.sent:
         raise InvalidInput(f"letter {letter_id} was already sent (marked sent by {letter.sent_by})")
     _check_sendable(letter)

@@ -47,6 +47,11 @@ def render_html(letters_dir: Path, inputs: dict[str, Any]) -> str:
 
 def render_pdf(letters_dir: Path, html: str) -> bytes:
     """The PDF bytes of a letter's HTML, styled by letters_dir/letter.css (the same bytes for the same HTML)."""
+    return bytes(render_document(letters_dir, html).write_pdf())
+
+
+def render_document(letters_dir: Path, html: str) -> Any:
+    """A letter's HTML laid out as a WeasyPrint document (its pages can join other letters' in one PDF)."""
     from weasyprint import CSS, HTML  # type: ignore[import-untyped]
 
     stylesheet = letters_dir / STYLESHEET
@@ -55,7 +60,7 @@ def render_pdf(letters_dir: Path, html: str) -> bytes:
     fetcher = _fetcher_inside(letters_dir)
     try:
         document = HTML(string=html, base_url=f"{letters_dir.resolve().as_uri()}/", url_fetcher=fetcher)
-        return bytes(document.write_pdf(stylesheets=[CSS(filename=str(stylesheet), url_fetcher=fetcher)]))
+        return document.render(stylesheets=[CSS(filename=str(stylesheet), url_fetcher=fetcher)])
     except (ValueError, OSError) as error:
         raise LetterTemplateError(f"cannot lay out the letter with {stylesheet}: {_first_line(error)}") from None
 
