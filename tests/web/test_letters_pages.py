@@ -399,3 +399,31 @@ def test_any_combination_produces_exactly_what_was_chosen_or_nothing(browser_for
 def test_any_filter_combination_shows_a_page(browser_for, owed, kind, when):
     page = browser_for("read_only").get("/letters", params={"kind": kind, "when": when})
     assert page.status_code == 200 and "<h1>Letters</h1>" in page.text
+
+
+def test_a_navigator_sends_a_providers_letter_by_fax_from_the_page(browser_for, owed, committed, configure):
+    """The letters page sends by the outbox what the API and `workup letter send` send: a fax number
+    typed on the row, refusals named at that row with nothing queued, then "queued" on the row."""
+    configure(WORKUP_SMTP_STARTTLS="true", WORKUP_SMTP_SSL="false", WORKUP_FAX_GATEWAY="{number}@fax.center.test")
+    report, summary = produce(committed, owed["late"], "referrer_report"), produce(committed, owed["later"])
+    browser = browser_for("navigator")
+    listed = browser.get("/letters").text
+    assert f'formaction="/letters/{report}/send"' in listed
+    assert f'formaction="/letters/{summary}/send"' not in listed, "a patient's letter is posted, never faxed"
+
+    refused = browser.post_form(f"/letters/{report}/send", {f"to-{report}": "not a number"})
+    assert refused.status_code == 422
+    assert f'href="#to-{report}"' in refused.text and "is not a valid fax number" in unescape(refused.text)
+    assert 'value="not a number"' in refused.text, "what was typed is kept"
+    assert count(committed, "notifications") == 0
+
+    sent = browser.post_form(f"/letters/{report}/send", {f"to-{report}": "+1 617 555 0199"})
+    assert sent.status_code == 303 and sent.headers["location"] == f"/letters?saved=queued&letter={report}"
+    with committed.connect() as connection:
+        assert connection.execute(text("SELECT kind, recipient FROM notifications")).all() == [
+            ("letter", "16175550199@fax.center.test")
+        ]
+    after = browser.get(sent.headers["location"]).text
+    assert "Letter queued to go" in after and f'data-testid="queued-{report}"' in after
+    assert browser_for("radiologist").post_form(f"/letters/{report}/send", {}).status_code == 403
+    assert browser.post_form("/letters/987654/send", {}).status_code == 404

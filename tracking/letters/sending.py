@@ -71,7 +71,7 @@ def send_letter(
     _check_sendable(letter)
     if plain_smtp(settings):
         raise SendRefused(f"letter {letter_id} was not queued: {PLAIN_SMTP_REFUSAL}")
-    queued = _pending_delivery(session, letter_id)
+    queued = pending_delivery(session, letter_id)
     if queued is not None:
         raise InvalidInput(
             f"letter {letter_id} is already queued for delivery (notification {queued.id}); it is marked sent "
@@ -97,6 +97,11 @@ def send_letter(
     audit(session, actor=actor, action="letter.send_queued", at=now, case_id=letter.case_id, letter_id=letter_id,
           notification_id=notification.id, channel=letter.channel)  # fmt: skip
     return QueuedLetter(letter_id, letter.case_id, int(notification.id or 0), letter.channel, address)
+
+
+def sendable(letter: Letter) -> bool:
+    """Whether the letter may go by the outbox: to a provider or a facility, by fax or email."""
+    return letter.recipient_kind != RecipientKind.patient and letter.channel in SENDABLE
 
 
 def _check_sendable(letter: Letter) -> None:
@@ -145,7 +150,7 @@ def _recorded_contact(session: Session, letter: Letter) -> str | None:
     return facility.contact if facility is not None and facility.channel == letter.channel else None
 
 
-def _pending_delivery(session: Session, letter_id: int) -> Notification | None:
+def pending_delivery(session: Session, letter_id: int) -> Notification | None:
     """The letter's delivery still waiting in the outbox, if any."""
     return session.exec(
         select(Notification)
@@ -156,3 +161,18 @@ def _pending_delivery(session: Session, letter_id: int) -> Notification | None:
         )
         .order_by(col(Notification.id))
     ).first()
+
+
+def queued_letters(session: Session, letter_ids: list[int]) -> set[int]:
+    """Which of the letters have a delivery still waiting in the outbox (one query for a list)."""
+    if not letter_ids:
+        return set()
+    letter_id = col(Notification.payload)["letter_id"].as_integer()
+    rows = session.exec(
+        select(letter_id).where(
+            Notification.kind == LETTER_NOTIFICATION,
+            Notification.status == NotificationStatus.pending,
+            letter_id.in_(letter_ids),
+        )
+    )
+    return {int(found) for found in rows}

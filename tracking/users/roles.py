@@ -82,6 +82,7 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/letters/produce"): NAVIGATE,
     ("POST", "/letters/print"): NAVIGATE,
     ("POST", "/letters/sent"): NAVIGATE,
+    ("POST", "/letters/{letter_id}/send"): SEND_LETTERS,
     ("GET", "/audit"): ADMINISTER,
     ("GET", "/audit.csv"): ADMINISTER,
     ("GET", "/hl7/messages"): HL7_MESSAGES,

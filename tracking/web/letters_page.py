@@ -27,6 +27,7 @@ from tracking.letters.kinds import (
 from tracking.letters.language import available_languages
 from tracking.letters.marking import sending_note
 from tracking.letters.models import Letter
+from tracking.letters.sending import queued_letters, sendable
 from tracking.letters.unsent import unsent_letters
 from tracking.pathway.fields import INT4_MAX
 from tracking.settings import get_settings
@@ -84,6 +85,7 @@ def letters_context(session: Session, now: datetime, actor: str, filters: Filter
     waiting = {(row.case_id, row.kind): row.id for row in _unsent_results(session, [item.case_id for item in owed])}
     audit(session, actor=actor, action="letters.listed", at=now, count=len(unsent),
           case_ids=sorted({item.letter.case_id for item in unsent}))  # fmt: skip
+    queued = queued_letters(session, [item.letter.id for item in unsent if item.letter.id is not None])
     return {
         "owed": [
             {"item": item, "badge": badge(item.days_left), "patient": people.get(item.case_id),
@@ -93,7 +95,8 @@ def letters_context(session: Session, now: datetime, actor: str, filters: Filter
         "unsent": [
             {"letter": item.letter, "send_by": item.send_by, "badge": badge(item.days_left),
              "patient": people.get(item.letter.case_id), "kind": kind_words(item.letter.kind),
-             "channel": channel_words(item.letter.channel), "language": language_words(item.letter.language)}
+             "channel": channel_words(item.letter.channel), "language": language_words(item.letter.language),
+             "sendable": sendable(item.letter), "queued": item.letter.id in queued}
             for item in unsent
         ],
         "filters": filters,
@@ -135,8 +138,14 @@ def letter_ids(values: list[str], limit: int = 100) -> list[int]:
 def banner(session: Session, saved: str, ids: list[int]) -> dict[str, Any] | None:
     """The success banner after a save (Post/Redirect/Get), from what was recorded."""
     letters = [letter for letter in (session.get(Letter, letter_id) for letter_id in ids) if letter is not None]
-    if not letters or saved not in ("produced", "sent"):
+    if not letters or saved not in ("produced", "sent", "queued"):
         return None
+    if saved == "queued":
+        letter = letters[0]
+        return {"title": "Letter queued to go", "links": [], "lines": [
+            f"Letter {letter.id} ({kind_words(letter.kind)}, case {letter.case_id}) is queued to go by "
+            f"{channel_words(letter.channel)}. It is marked sent once the mail server accepts it; while a server is "
+            "away it waits and is tried again."]}  # fmt: skip
     if saved == "sent":
         return {"title": f"{len(letters)} letter{'s' if len(letters) != 1 else ''} marked sent",
                 "lines": [sending_note(session, letter) for letter in letters], "links": []}  # fmt: skip

@@ -4,7 +4,9 @@ GET /letters lists lay summaries owed (overdue, due today, due soon) and letters
 sent, with filters. POST /letters/produce produces an owed letter (the patient's language and the
 letter's usual channel unless chosen). POST /letters/print answers one PDF of the chosen letters,
 each rendered again from its stored inputs (a reprint, never a new record). GET
-/letters/{letter_id}.pdf answers one letter. POST /letters/sent marks the chosen letters sent, all
+/letters/{letter_id}.pdf answers one letter. POST /letters/{letter_id}/send queues a letter to a
+provider or a facility for delivery by fax or email (tracking/letters/sending.py: marked sent once
+the mail server accepts it). POST /letters/sent marks the chosen letters sent, all
 or none (a lay summary completes its result-letter step: tracking/letters/marking.py). A copy whose
 bytes differ from the letter recorded is only handed out after a page that says so. Refused forms
 answer 422 with the page and an error summary; saved ones redirect with a banner.
@@ -27,10 +29,11 @@ from tracking.letters.kinds import KIND_WORDS, LetterChannel
 from tracking.letters.language import available_languages
 from tracking.letters.marking import mark_sent
 from tracking.letters.models import Letter
+from tracking.letters.sending import send_letter
 from tracking.letters.service import produce_due_letter, reprint_letter
 from tracking.pathway.fields import INT4_MAX
 from tracking.settings import get_settings
-from tracking.users.roles import NAVIGATE
+from tracking.users.roles import NAVIGATE, SEND_LETTERS
 from tracking.users.service import Signed
 from tracking.web.deps import NowDep, Reader, SessionDep, require
 from tracking.web.errors import record_refusal
@@ -40,6 +43,7 @@ from tracking.web.templating import page
 
 router = APIRouter(include_in_schema=False)
 Navigator = Annotated[Signed, Depends(require(*NAVIGATE))]
+Sender = Annotated[Signed, Depends(require(*SEND_LETTERS))]
 LetterId = Annotated[int, PathParam(ge=1, le=INT4_MAX)]
 CHOOSE = "unsent-letters"  # the error summary's link when no letter, or a letter not listed, was chosen
 
@@ -130,6 +134,23 @@ def letter_pdf(request: Request, letter_id: LetterId, session: SessionDep, now: 
         answer: Response = page(request, "letter_differs.html", letter=copy.letter, nav="letters")
         return answer
     return _pdf(copy.pdf, f"letter-{letter_id}.pdf", same=copy.same_as_recorded)
+
+
+@router.post("/letters/{letter_id}/send")
+async def send(request: Request, letter_id: LetterId, session: SessionDep, now: NowDep, signed: Sender) -> Response:
+    """Queue the letter for the outbox, to the number or address typed (blank: the facility's recorded one)."""
+    form = await request.form()
+    field = f"to-{letter_id}"
+    to = _text(form, field)[:254] or None
+    try:
+        send_letter(session, letter_id, actor=signed.user.username, now=now, to=to)
+    except NotFound:
+        raise
+    except WorkupError as refused:
+        return _refused(request, session, signed, now, Problems({field: sentence(str(refused))}),
+                        values={field: to or ""})  # fmt: skip
+    session.commit()
+    return RedirectResponse(f"/letters?saved=queued&letter={letter_id}", 303)
 
 
 @router.post("/letters/sent")

@@ -20,6 +20,7 @@ from tracking.users.roles import (
     OPEN_CASES,
     OPERATIONS,
     OUTCOMES_AUDIT,
+    SEND_LETTERS,
     Role,
 )
 
@@ -55,6 +56,7 @@ def page(request: Request, name: str, status_code: int = 200, **context):
         "can_audit_outcomes": role in OUTCOMES_AUDIT,
         "can_open_cases": role in OPEN_CASES,
         "can_navigate": role in NAVIGATE,
+        "can_send_letters": role in SEND_LETTERS,
         "can_keep_facilities": role in FACILITIES,
         "can_read_hl7": role in HL7_MESSAGES,
         "can_review_hl7": role in HL7_INBOX,
