@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from tracking.alerts.models import Alert
+from tracking.alerts.sweep_state import SweepChange, SweepState
 from tracking.audit import AuditEntry
 from tracking.cases.models import Case, CaseEvent, OutsideFacility, Patient, PriorFilmRequest, Step
 from tracking.letters.models import Letter
@@ -33,5 +34,7 @@ __all__ = [
     "Patient",
     "PriorFilmRequest",
     "Step",
+    "SweepChange",
+    "SweepState",
     "metadata",
 ]
