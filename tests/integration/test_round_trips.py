@@ -105,3 +105,17 @@ def test_every_event_takes_at_most_six_round_trips(session, engine, now, configu
     assert tuple(written) == (3 + len(events), len(events), 3 + len(events), ["received", "unobtainable"], 2)
     assert [session.get(Case, case_id).version for case_id in cases] == [7, 3, 3]
     print(dict(trips))
+
+
+def test_a_case_from_before_pathway_hashes_takes_its_hash_in_one_more_round_trip(session, engine, now):
+    """The first event on such a case registers its pathway version (one statement) and the hash
+    is written with the event, not by a second UPDATE."""
+    case_id = open_case(session, seed_opening(mrn="TRIPS-4"), actor="nav:test", now=now).case_id
+    session.execute(text("UPDATE cases SET pathway_hash = NULL WHERE id = :id"), {"id": case_id})
+    session.expire_all()
+    sent, statements = counted(
+        session, engine, case_id, "magnification_result", SUSPICIOUS_MAG, at=now + timedelta(days=1)
+    )
+    assert sent == 4, "\n".join(statements)
+    kept = session.execute(text("SELECT pathway_hash FROM cases WHERE id = :id"), {"id": case_id}).scalar()
+    assert kept is not None and kept == session.get(Case, case_id).pathway_hash

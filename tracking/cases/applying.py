@@ -154,15 +154,16 @@ def apply_decision(
     decision: Decision,
     *,
     version: int,
+    pathway_hash: str | None = None,
     run_reason: str,
     audit_action: str,
     audit_detail: dict[str, Any],
     now: datetime,
     settings: Settings | None = None,
 ) -> Applied:
-    """Write the event and its decision's effects on `case` (whose steps, as read, are `steps`), the run
-    request and the audit row, in the caller's transaction: one statement, and one more when the
-    decision starts a prior-film request (its first message)."""
+    """Write the event and its decision's effects on `case` (whose steps, as read, are `steps`), its new
+    `version` and `pathway_hash`, the run request and the audit row, in the caller's transaction: one
+    statement, and one more when the decision starts a prior-film request (its first message)."""
     settings = settings or get_settings()
     status, closed_at = case.status, case.closed_at
     if decision.status:
@@ -175,7 +176,7 @@ def apply_decision(
         "disposition": disposition,
         "status": status,
         "closed_at": closed_at,
-        "pathway_hash": case.pathway_hash,
+        "pathway_hash": pathway_hash or case.pathway_hash,
     }
     changes, requests = step_changes(steps, event, decision)
     row = session.execute(

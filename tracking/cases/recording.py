@@ -96,7 +96,7 @@ def record_event(
         raise InvalidInput(str(refused.refusal)) from None
     # An occurred_at past now or before the case was opened is refused by the pathway engine (exit 4, HTTP 422).
     pathway = find_pathway(case.pathway_name, case.pathway_version)
-    check_case_pathway(session, case, pathway, now)
+    pathway_hash = check_case_pathway(session, case, pathway, now)
     this_request = event_request_hash(pathway, case_id, kind, data, occurred_at) if idempotency_key else None
     state = case_state(session, case)
     decision = decide(pathway, state, NewEvent(kind, data, moment), now)
@@ -110,8 +110,8 @@ def record_event(
             occurred_at=moment, recorded_at=now, idempotency_key=idempotency_key or f"auto:{uuid.uuid4()}",
             request_hash=this_request,
         ),
-        decision, version=case.version + 1, run_reason=kind, audit_action="event.recorded",
-        audit_detail={"kind": kind}, now=now,
+        decision, version=case.version + 1, pathway_hash=pathway_hash, run_reason=kind,
+        audit_action="event.recorded", audit_detail={"kind": kind}, now=now,
     )  # fmt: skip
     return RecordedEvent(case.id, applied.event_id, case.version, applied.created_step_ids, outcome)
 
