@@ -2,13 +2,17 @@
 
 The floor is hand-written SQL doing the same core work: select the overdue open steps and insert
 their alerts with ON CONFLICT DO NOTHING. Both run on copies of the same data in one run.
+
+The first sweep is a full pass (no watermark: the population was loaded past the change log's
+triggers); the sweeps after it read only what changed (ADR 12). `sweep_full_again` is a full pass
+with nothing to change, forced (`workup sweep --full`): what every sweep cost before ADR 12.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import create_engine, text
 from sqlmodel import Session
@@ -38,15 +42,20 @@ class SweepTimes:
     floor_first: float
     floor_again: float
     raised: int
+    sweep_full_again: float = 0.0
+    sweep_five_minutes_later: float = 0.0
 
 
 def _reset_alerts(engine) -> None:
-    """Empty alerts (and their notifications), then vacuum so each timed run starts alike."""
+    """Empty alerts (and their notifications) and forget the sweep's watermark and change log, then
+    vacuum so each timed run starts alike."""
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM notifications WHERE alert_id IS NOT NULL"))
         connection.execute(text("DELETE FROM alerts"))
+        connection.execute(text("DELETE FROM sweep_state"))
+        connection.execute(text("DELETE FROM sweep_changes"))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(text("VACUUM ANALYZE alerts, notifications"))
+        connection.execute(text("VACUUM ANALYZE alerts, notifications, sweep_state, sweep_changes"))
 
 
 def _timed(engine, work) -> tuple[float, object]:
@@ -75,16 +84,19 @@ def measure(url: str, now: datetime | None = None) -> SweepTimes:
     floor_again, _ = _timed(engine, lambda session: session.execute(FLOOR, {"now": now}))
     _reset_alerts(engine)
 
-    def sweep(session):
-        return sweep_overdue(session, now, pathways=pathways, settings=settings)
+    def sweep(session, at=now, full=False):
+        return sweep_overdue(session, at, pathways=pathways, settings=settings, full=full)
 
     sweep_first, report = _timed(engine, sweep)
     sweep_again, _ = _timed(engine, sweep)
     sweep_steady = min(_timed(engine, sweep)[0] for _ in range(3))  # runs 3-5: the 5-minute routine
+    full_again, _ = _timed(engine, lambda session: sweep(session, full=True))
+    later, _ = _timed(engine, lambda session: sweep(session, now + timedelta(minutes=5)))
     engine.dispose()
     return SweepTimes(
-        open_steps, overdue, sweep_first, sweep_again, sweep_steady, floor_first, floor_again, report.raised
-    )
+        open_steps, overdue, sweep_first, sweep_again, sweep_steady, floor_first, floor_again, report.raised,
+        full_again, later,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -14,9 +14,10 @@ from tracking.logs import phi_safe
 
 @flow(name="sweep_overdue_steps")
 @phi_safe
-def sweep_overdue_steps(now: datetime | None = None) -> dict:
-    """Raise, escalate and resolve overdue alerts as of `now`; one transaction."""
+def sweep_overdue_steps(now: datetime | None = None, full: bool = False) -> dict:
+    """Raise, escalate and resolve overdue alerts as of `now`; one transaction. `full`: read every open
+    step and alert, not only what changed since the last sweep (it also happens by itself, ADR 12)."""
     with session_scope() as session:
-        report = sweep_overdue(session, flow_now(now)).as_dict()
+        report = sweep_overdue(session, flow_now(now), full=full).as_dict()
     get_run_logger().info("sweep: %s", report)
     return report

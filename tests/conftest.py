@@ -29,7 +29,7 @@ LOCAL_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TABLES = (
     "notifications, case_runs, alerts, prior_film_requests, steps, case_events, audit_log, cases, patients, "
     "outside_facilities, user_sessions, api_tokens, login_failures, users, scheduler_job_runs, pathway_versions, "
-    "case_notes, navigator_tasks, letters, hl7_messages, hl7_inbox_items"
+    "case_notes, navigator_tasks, letters, hl7_messages, hl7_inbox_items, sweep_state, sweep_changes"
 )
 
 

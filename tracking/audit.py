@@ -28,3 +28,14 @@ def audit(
 ) -> None:
     """Add an audit row to the caller's transaction. `detail` must hold ids, never patient data."""
     session.add(AuditEntry(at=at, actor=actor, action=action, case_id=case_id, detail=detail))
+
+
+def audit_insert_from(source: str) -> str:
+    """SQL adding one audit row per row of `source` (columns case_id, detail jsonb), for a statement that
+    writes several tables at once. Binds :now (the moment), :audit_actor, :audit_action and
+    :audit_detail (JSON merged into each row's detail). Like `audit`, ids only, never patient data."""
+    return f"""
+    INSERT INTO audit_log (at, actor, action, case_id, detail)
+    SELECT CAST(:now AS timestamptz), :audit_actor, :audit_action, a.case_id, a.detail || CAST(:audit_detail AS jsonb)
+    FROM {source} a
+    RETURNING id"""

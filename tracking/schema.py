@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from tracking.alerts.models import Alert
+from tracking.alerts.sweep_state import SweepChange, SweepState
 from tracking.audit import AuditEntry
 from tracking.cases.models import Case, CaseEvent, OutsideFacility, Patient, PriorFilmRequest, Step
 from tracking.hl7.inbox_models import HL7InboxItem
@@ -37,5 +38,7 @@ __all__ = [
     "PriorFilmRequest",
     "Step",
     "HL7Message",
+    "SweepChange",
+    "SweepState",
     "metadata",
 ]

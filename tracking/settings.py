@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     # Embedded scheduler (APScheduler). Off when Prefect deployments run the flows (scaled out).
     scheduler_enabled: bool = Field(default=True, validation_alias="WORKUP_SCHEDULER_ENABLED")
     sweep_every_seconds: int = Field(default=300, ge=1, validation_alias="WORKUP_SWEEP_EVERY_SECONDS")
+    # The sweep reads only what changed since it last ran; once this long after its last full pass it
+    # reads everything again (ADR 12). Whichever scheduler runs the sweep, this is when.
+    sweep_full_every_hours: int = Field(default=24, ge=1, le=24 * 366, validation_alias="WORKUP_SWEEP_FULL_EVERY_HOURS")
     reminders_every_seconds: int = Field(default=900, ge=1, validation_alias="WORKUP_REMINDERS_EVERY_SECONDS")
     delivery_every_seconds: int = Field(default=60, ge=1, validation_alias="WORKUP_DELIVERY_EVERY_SECONDS")
     case_runs_every_seconds: int = Field(default=15, ge=1, validation_alias="WORKUP_CASE_RUNS_EVERY_SECONDS")

@@ -26,6 +26,8 @@ CASES = 8000
 KILLS = 10
 
 # Connects before printing 'ready', so what follows 'ready' is the sweep and its commit (or rollback).
+# A full pass every time: once one worker has committed, an incremental sweep at the same moment
+# would have nothing to read, and the kills would land after it.
 SWEEP_WORKER = """
 import sys
 from datetime import datetime
@@ -38,7 +40,7 @@ pathways = all_pathways()
 with Session(get_engine()) as session:
     session.connection()
     print('ready', flush=True)
-    sweep_overdue(session, moment, pathways=pathways)
+    sweep_overdue(session, moment, pathways=pathways, full=True)  # all of it each time, not what changed
     session.commit() if finish == 'commit' else session.rollback()
     print('done', flush=True)
 """

@@ -135,3 +135,19 @@ def test_a_failed_run_request_raises_an_alert_at_once(session, now):
     )
     assert sweep_overdue(session, now + timedelta(minutes=1)).runs_stalled == 1
     assert session.exec(select(Alert.case_id).where(Alert.kind == "run_stalled")).all() == [case_id]
+
+
+def test_a_notice_about_a_waiting_film_request_never_alerts_in_turn(session, now, configure):
+    """The navigators' notice about a film request still unsent names the facility; waiting unsent
+    itself, it raises no alert of its own (each would send another notice, doubling every sweep)."""
+    configure(WORKUP_NAVIGATOR_EMAIL="nav@center.test", WORKUP_ALERT_WEBHOOK_URL="http://127.0.0.1:9/alerts",
+              WORKUP_DELIVERY_DELAYED_AFTER_MINUTES=60)  # fmt: skip
+    facility = FacilityRef(name="Northside Imaging", channel="email", contact="films@northside.test")
+    open_case(session, seed_opening(mrn="QUIET-1", facilities=[facility]), actor="nav", now=now)
+    session.execute(text("UPDATE case_runs SET status = 'done', attempts = 1, finished_at = :now"), {"now": now})
+    assert sweep_overdue(session, now + timedelta(minutes=61)).delivery_failed == 1
+    notices = session.exec(select(Notification).where(Notification.kind == "delivery_failed_alert")).all()
+    assert len(notices) == 2 and {notice.facility_id for notice in notices} != {None}
+    for hours in (3, 6, 12):
+        assert sweep_overdue(session, now + timedelta(hours=hours)).delivery_failed == 0
+    assert len(session.exec(select(Alert).where(Alert.kind == "delivery_failed")).all()) == 1

@@ -17,6 +17,8 @@ def test_sweep_alerts_ack_and_outbox(workup):  # noqa: F811
     again = json.loads(workup("sweep", "--now", _plus_days(opened_at, 8), "--allow-future", "--json", env=env).stdout)
     assert set(again) >= {"resolved", "reopened", "raised", "escalated", "notifications"}
     assert set(again.values()) == {0}
+    full = workup("sweep", "--now", _plus_days(opened_at, 8), "--allow-future", "--full", "--json", env=env)
+    assert json.loads(full.stdout) == {**again, "full_pass": 1}  # read everything, found the same: nothing to do
     alerts = json.loads(workup("alerts", "--open", "--json").stdout)
     assert [
         (alert["step"], alert["level"], alert["status"]) for alert in alerts if alert["kind"] == "overdue_step"

@@ -112,7 +112,10 @@ def test_a_palpable_mass_case_opens_on_the_masses_pathway_and_owes_a_clinical_fo
     )
     session.refresh(case)
     assert case.status == "closed"
-    kinds = [event.kind for event in session.exec(select(CaseEvent).where(CaseEvent.case_id == case.id))]
+    kinds = [
+        event.kind
+        for event in session.exec(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id))
+    ]
     assert kinds[0] == "case_opened" and kinds[-1] == "clinical_followup_done"
     timeliness = session.execute(
         text("SELECT diagnostic_imaging_at, diagnosis_at FROM case_timeliness WHERE case_id = :id"), {"id": case.id}

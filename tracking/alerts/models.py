@@ -35,6 +35,10 @@ class Alert(SQLModel, table=True):
     status: str = Field(sa_type=String(20), nullable=False, default=AlertStatus.open)
     raised_at: datetime = moment()
     escalated_at: datetime | None = moment(nullable=True)
+    # When the level next rises (the pathway's next threshold after the step's due time), NULL at level 3
+    # and for alerts that never escalate. Written by the sweep (tracking/alerts/sweep.py), read by its
+    # incremental pass with snoozed_until: an alert is looked at again only once one of them has passed.
+    next_escalation_at: datetime | None = moment(nullable=True)
     acknowledged_by: str | None = Field(default=None, sa_type=String(120), nullable=True)
     acknowledged_at: datetime | None = moment(nullable=True)
     acknowledge_reason: str | None = Field(default=None, sa_type=String(500), nullable=True)
@@ -55,6 +59,17 @@ class Alert(SQLModel, table=True):
             name="acknowledged_needs_who_and_why",
         ),
         CheckConstraint("(status = 'resolved') = (resolved_at IS NOT NULL)", name="resolved_at_iff_resolved"),
+        # The incremental sweep's two reads of alerts due another look (ADR 12).
+        Index(
+            "ix_alerts_next_escalation",
+            "next_escalation_at",
+            postgresql_where=text("status <> 'resolved' AND snoozed_until IS NULL"),
+        ),
+        Index(
+            "ix_alerts_snoozed_until",
+            "snoozed_until",
+            postgresql_where=text("status <> 'resolved' AND snoozed_until IS NOT NULL"),
+        ),
         Index(
             "uq_alerts_one_unresolved_per_step",
             "step_id",

@@ -23,30 +23,59 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlmodel import Session
 
+from tracking.alerts.sweep_window import SweepWindow
 from tracking.notify import recipients
 from tracking.notify.outbox import insert_from
 from tracking.pathway.definition import Pathway, all_pathways
 from tracking.settings import Settings, get_settings
 
-STALLED = text(
-    f"""
-    WITH people AS (SELECT * FROM jsonb_to_recordset(CAST(:people AS jsonb)) AS p(channel text, address text)),
-    nothing_next AS MATERIALIZED (
-        SELECT c.id AS case_id, c.status FROM cases c
+# Which cases the statement reads. A full pass: every open or lost case. An incremental pass (ADR 12):
+# the cases with a change since the last sweep (:case_ids, claimed from the change log), the cases
+# whose alerts were resolved by this sweep's earlier statements (their rows are in the change log
+# now, left for the next sweep to claim too), and the cases with an open task whose due time passed
+# in [since, now). A case's stall can change in no other way: steps, the case, its tasks and its
+# alerts change only through rows the log's triggers see, and a task stops counting only when due.
+ALL_CASES = """
+    looked_at AS MATERIALIZED (
+        SELECT c.id AS case_id, c.status FROM cases c WHERE c.status IN ('open', 'lost_to_follow_up')
+    )"""
+CHANGED_CASES = """
+    changed AS (
+        SELECT unnest(CAST(:case_ids AS int[])) AS case_id
+        UNION
+        SELECT case_id FROM sweep_changes
+        UNION
+        SELECT case_id FROM navigator_tasks
+        WHERE status = 'open' AND due_at >= CAST(:since AS timestamptz) AND due_at < CAST(:now AS timestamptz)
+    ),
+    looked_at AS MATERIALIZED (
+        SELECT c.id AS case_id, c.status FROM changed k JOIN cases c ON c.id = k.case_id
         WHERE c.status IN ('open', 'lost_to_follow_up')
-          AND NOT EXISTS (
+    )"""
+CHANGED_ALERTS = """
+          AND a.case_id IN (SELECT case_id FROM changed)"""
+
+
+def stalled_statement(cases: str, alerts: str = ""):
+    return text(
+        f"""
+    WITH people AS (SELECT * FROM jsonb_to_recordset(CAST(:people AS jsonb)) AS p(channel text, address text)),
+    {cases},
+    nothing_next AS MATERIALIZED (
+        SELECT c.case_id, c.status FROM looked_at c
+        WHERE NOT EXISTS (
               SELECT 1 FROM steps s
-              WHERE s.case_id = c.id AND s.status IN ('pending', 'scheduled')
+              WHERE s.case_id = c.case_id AND s.status IN ('pending', 'scheduled')
                 AND s.kind <> ALL(CAST(:screening_kinds AS text[]))
           )
           AND NOT EXISTS (
               SELECT 1 FROM navigator_tasks t
-              WHERE t.case_id = c.id AND t.status = 'open' AND t.due_at >= CAST(:now AS timestamptz)
+              WHERE t.case_id = c.case_id AND t.status = 'open' AND t.due_at >= CAST(:now AS timestamptz)
           )
     ),
     resolved AS (
         UPDATE alerts a SET status = 'resolved', resolved_at = CAST(:now AS timestamptz)
-        WHERE a.kind = 'case_stalled' AND a.status <> 'resolved'
+        WHERE a.kind = 'case_stalled' AND a.status <> 'resolved'{alerts}
           AND NOT EXISTS (SELECT 1 FROM nothing_next n WHERE n.case_id = a.case_id)
         RETURNING a.id
     ),
@@ -69,7 +98,11 @@ STALLED = text(
     )
     SELECT (SELECT count(*) FROM raised), (SELECT count(*) FROM resolved), (SELECT count(*) FROM notified)
     """
-)
+    )
+
+
+STALLED = stalled_statement(ALL_CASES)
+STALLED_CHANGED = stalled_statement(CHANGED_CASES, CHANGED_ALERTS)
 
 
 @dataclass
@@ -92,13 +125,22 @@ def screening_kinds(pathways: list[Pathway]) -> list[str]:
 
 
 def sweep_stalled_cases(
-    session: Session, now: datetime, *, pathways: list[Pathway] | None = None, settings: Settings | None = None
+    session: Session,
+    now: datetime,
+    *,
+    pathways: list[Pathway] | None = None,
+    settings: Settings | None = None,
+    window: SweepWindow | None = None,
 ) -> StalledReport:
-    """Raise and resolve case_stalled alerts as of `now`, in the caller's transaction."""
+    """Raise and resolve case_stalled alerts as of `now`, in the caller's transaction: on every open or
+    lost case, or (an incremental `window`) on the cases that can have changed since the last sweep."""
     settings = settings or get_settings()
     params = {
         "now": now,
         "screening_kinds": screening_kinds(pathways if pathways is not None else all_pathways()),
         "people": recipients.as_json(recipients.navigators(settings)),
     }
-    return StalledReport(*session.execute(STALLED, params).one())
+    if window is None or window.full:
+        return StalledReport(*session.execute(STALLED, params).one())
+    params |= {"since": window.since, "case_ids": window.case_ids}
+    return StalledReport(*session.execute(STALLED_CHANGED, params).one())

@@ -33,7 +33,7 @@ OUTSIDE_WORK_ALERTS = ("delivery_failed", "run_stalled")  # the "outside work th
 CASE_ALERTS = (*OUTSIDE_WORK_ALERTS, "case_stalled", "corrected_result", "letter_unsent")
 
 # The notice sent when each of these alerts is raised: "<alert kind>_alert". A notice about one of
-# them that is dead-lettered never raises another alert (see :quiet_kinds below).
+# them that is dead-lettered, or still waiting to be sent, never raises another alert (:quiet_kinds below).
 CASE_ALERT_NOTICES = tuple(f"{kind}_alert" for kind in CASE_ALERTS)
 # Messages to the patient (facility-bound ones are found by their facility): still unsent after the
 # delay, each raises a delivery alert on its case. Notices to navigators wait without one.
@@ -49,7 +49,7 @@ STUCK = text(
         WHERE n.status = 'dead' AND n.case_id IS NOT NULL AND n.kind <> ALL(CAST(:quiet_kinds AS text[]))
         UNION ALL
         SELECT n.id, n.case_id, n.kind, n.facility_id, n.status FROM notifications n
-        WHERE n.status = 'pending' AND n.case_id IS NOT NULL
+        WHERE n.status = 'pending' AND n.case_id IS NOT NULL AND n.kind <> ALL(CAST(:quiet_kinds AS text[]))
           AND n.created_at <= CAST(:now AS timestamptz) - make_interval(mins => :delayed_after)
           AND (n.facility_id IS NOT NULL OR n.kind = ANY(CAST(:patient_kinds AS text[])))
     ),

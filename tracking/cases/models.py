@@ -152,9 +152,9 @@ class Step(SQLModel, table=True):
     created_by_event_id: int = Field(foreign_key="case_events.id", nullable=False, index=True)
     created_at: datetime = moment(default_now=True)
     # When the step last changed (created, booked, unbooked, completed, cancelled, handed off: the
-    # recorded_at of the event that changed it, written by apply_decision in tracking/cases/state.py),
+    # recorded_at of the event that changed it, written by apply_decision in tracking/cases/applying.py),
     # or its case's navigator, whom its FHIR Task names as owner (touch_case_steps). FHIR's
-    # Task.lastModified and `_lastUpdated` read it (migration 0016).
+    # Task.lastModified and `_lastUpdated` read it (migration 0012).
     updated_at: datetime = Field(
         default_factory=utcnow,
         sa_column=Column(DateTime(timezone=True), nullable=False, server_default=text("now()"), index=True),

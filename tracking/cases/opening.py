@@ -11,12 +11,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from pydantic_core import PydanticCustomError
 from sqlmodel import Session, select
 
-from tracking.audit import audit
+from tracking.cases.applying import EventRow, apply_decision
 from tracking.cases.errors import GuardRefused, IdempotencyKeyReused, InvalidInput
 from tracking.cases.models import Case, CaseEvent, OutsideFacility, Patient, Step
 from tracking.cases.pathway_versions import ensure_registered
 from tracking.cases.state import (
-    apply_decision,
     clean_idempotency_key,
     event_by_key,
     jsonable,
@@ -45,7 +44,6 @@ from tracking.pathway.vocabulary import (
     Laterality,
 )
 from tracking.patients.contact_details import ContactDetails, apply_contact_details, update_contact_details
-from tracking.runs.service import request_case_run
 from tracking.settings import get_settings
 
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
@@ -220,8 +218,10 @@ def open_case(
     )
     session.add(case)
     session.flush()
-    event = CaseEvent(
-        case_id=case.id,
+    if known and opening.contact is not None and patient.id is not None:  # replaced, audited (field names only)
+        update_contact_details(session, patient.id, opening.contact, actor=actor, now=now, case_id=case.id)
+        session.flush()  # its audit rows before the opening's, as they always were
+    opened = EventRow(
         kind=EventKind.case_opened,
         payload=jsonable(
             {
@@ -241,14 +241,11 @@ def open_case(
         idempotency_key=idempotency_key or f"auto:{uuid.uuid4()}",
         request_hash=this_request,
     )
-    session.add(event)
-    session.flush()
-    steps = apply_decision(session, case, event, decision)
-    if known and opening.contact is not None and patient.id is not None:  # replaced, audited (field names only)
-        update_contact_details(session, patient.id, opening.contact, actor=actor, now=now, case_id=case.id)
-    request_case_run(session, case.id, reason="case_opened", now=now, event_id=event.id)
-    audit(session, actor=actor, action="case.opened", at=now, case_id=case.id, event_id=event.id)
-    return OpenedCase(case.id, event.id, [step.id for step in steps], list(decision.warnings))
+    applied = apply_decision(
+        session, case, (), opened, decision, version=case.version, run_reason="case_opened",
+        audit_action="case.opened", audit_detail={}, now=now,
+    )  # fmt: skip
+    return OpenedCase(case.id, applied.event_id, applied.created_step_ids, list(decision.warnings))
 
 
 def exam_moment(opening: CaseOpening, now: datetime) -> datetime:

@@ -53,14 +53,16 @@ def ensure_registered(session: Session, pathway: Pathway, now: datetime) -> None
         raise PathwayChanged(changed_message(pathway, stored))
 
 
-def check_case_pathway(session: Session, case: Case, pathway: Pathway, now: datetime) -> None:
+def check_case_pathway(session: Session, case: Case, pathway: Pathway, now: datetime) -> str:
     """The file `case` is read under must be the content it was opened under (no extra round trip);
-    a case from before hashes were kept registers the version and takes its hash."""
+    a case from before hashes were kept registers the version and takes its hash. Returns the hash
+    the case keeps: the caller writes it with what it records (tracking/cases/applying.py)."""
     if case.pathway_hash is None:
         ensure_registered(session, pathway, now)
-        case.pathway_hash = pathway.content_hash
-    elif case.pathway_hash != pathway.content_hash:
+        return pathway.content_hash
+    if case.pathway_hash != pathway.content_hash:
         raise PathwayChanged(changed_message(pathway, case.pathway_hash))
+    return case.pathway_hash
 
 
 def stored_hash(session: Session, name: str, version: int) -> str | None:

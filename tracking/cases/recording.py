@@ -9,12 +9,11 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from tracking.audit import audit
+from tracking.cases.applying import EventRow, apply_decision
 from tracking.cases.errors import GuardRefused, IdempotencyKeyReused, InvalidInput, NotFound, VersionConflict
 from tracking.cases.models import Case, CaseEvent, Step
 from tracking.cases.pathway_versions import check_case_pathway
 from tracking.cases.state import (
-    apply_decision,
     case_state,
     clean_idempotency_key,
     event_by_key,
@@ -27,7 +26,6 @@ from tracking.pathway.decision import NewEvent, Refusal
 from tracking.pathway.definition import Pathway, find_pathway
 from tracking.pathway.engine import decide
 from tracking.pathway.fields import FieldRefused, normalise_event_data, parse_moment
-from tracking.runs.service import request_case_run
 
 
 @dataclass
@@ -79,8 +77,10 @@ def record_event(
             this_request = event_request_hash(pathway, case_id, kind, data, occurred_at)
             same_request_or_refuse(existing, idempotency_key, this_request, first_use=first_use)
             return _replay(session, existing)
-    # populate_existing: a Case the caller loaded earlier in this session must be re-read under the lock,
-    # or a stale version would pass the expected-version check (a lost update).
+    # One statement locks and reads the case. populate_existing: a Case the caller loaded earlier in this
+    # session must be re-read under the lock, or a stale version would pass the expected-version check
+    # (a lost update). Its steps and history are read by the next statement, whose snapshot is taken
+    # once the lock is held: read in the same statement they could predate a writer we waited for.
     locked = select(Case).where(Case.id == case_id).with_for_update().execution_options(populate_existing=True)
     case = session.exec(locked).first()
     if case is None:
@@ -96,29 +96,24 @@ def record_event(
         raise InvalidInput(str(refused.refusal)) from None
     # An occurred_at past now or before the case was opened is refused by the pathway engine (exit 4, HTTP 422).
     pathway = find_pathway(case.pathway_name, case.pathway_version)
-    check_case_pathway(session, case, pathway, now)
+    pathway_hash = check_case_pathway(session, case, pathway, now)
     this_request = event_request_hash(pathway, case_id, kind, data, occurred_at) if idempotency_key else None
-    decision = decide(pathway, case_state(session, case), NewEvent(kind, data, moment), now)
+    state = case_state(session, case)
+    decision = decide(pathway, state, NewEvent(kind, data, moment), now)
     if isinstance(decision, Refusal):
         raise GuardRefused(decision)
-    case.version += 1
-    event = CaseEvent(
-        case_id=case.id,
-        kind=kind,
-        payload=jsonable(decision.data),
-        outcome=jsonable(decision.summary()),
-        actor=actor,
-        occurred_at=moment,
-        recorded_at=now,
-        idempotency_key=idempotency_key or f"auto:{uuid.uuid4()}",
-        request_hash=this_request,
-    )
-    session.add(event)
-    session.flush()
-    created = apply_decision(session, case, event, decision)
-    request_case_run(session, case.id, reason=kind, now=now, event_id=event.id)
-    audit(session, actor=actor, action="event.recorded", at=now, case_id=case.id, event_id=event.id, kind=kind)
-    return RecordedEvent(case.id, event.id, case.version, [step.id for step in created], event.outcome)
+    outcome = jsonable(decision.summary())
+    applied = apply_decision(
+        session, case, state.steps,
+        EventRow(
+            kind=kind, payload=jsonable(decision.data), outcome=outcome, actor=actor,
+            occurred_at=moment, recorded_at=now, idempotency_key=idempotency_key or f"auto:{uuid.uuid4()}",
+            request_hash=this_request,
+        ),
+        decision, version=case.version + 1, pathway_hash=pathway_hash, run_reason=kind,
+        audit_action="event.recorded", audit_detail={"kind": kind}, now=now,
+    )  # fmt: skip
+    return RecordedEvent(case.id, applied.event_id, case.version, applied.created_step_ids, outcome)
 
 
 def event_request_hash(

@@ -23,11 +23,12 @@ def sweep(
     now: str | None = typer.Option(None, "--now", help="Sweep as of this ISO moment"),
     as_json: bool = typer.Option(False, "--json"),
     allow_future: bool = typer.Option(False, "--allow-future", help=ALLOW_FUTURE_HELP),
+    full: bool = typer.Option(False, "--full", help="Read every open step and alert, not only what changed"),
 ) -> None:
     """Run the overdue sweep once: raise, escalate and resolve alerts."""
     moment = now_or(now, allow_future=allow_future)  # before the transaction: a refused sweep writes nothing
     with session_scope() as session:
-        report = sweep_overdue(session, moment).as_dict()
+        report = sweep_overdue(session, moment, full=full).as_dict()
     if as_json:
         print_json(report)
     else:

@@ -60,4 +60,6 @@ class NavigatorTask(SQLModel, table=True):
         CheckConstraint("length(trim(title)) > 0", name="title_not_blank"),
         CheckConstraint("(status = 'open') = (closed_at IS NULL)", name="closed_at_iff_closed"),
         Index("ix_navigator_tasks_open_due", "case_id", "due_at", postgresql_where=text("status = 'open'")),
+        # Open tasks by due time alone: the incremental sweep reads the tasks whose due time passed (ADR 12).
+        Index("ix_navigator_tasks_open_by_due", "due_at", postgresql_where=text("status = 'open'")),
     )

@@ -37,6 +37,17 @@ def request_case_run(
     session.add(CaseRun(case_id=case_id, event_id=event_id, reason=reason, requested_at=now, next_attempt_at=now))
 
 
+def case_run_insert_from(source: str) -> str:
+    """SQL leaving a "case needs a run" row per row of `source` (columns case_id, event_id), like
+    request_case_run, for a statement that writes the decision too (tracking/cases/applying.py), which
+    also queues the outside work. Binds :run_reason and :now."""
+    return f"""
+    INSERT INTO case_runs (case_id, event_id, reason, status, requested_at, attempts, failures, next_attempt_at)
+    SELECT r.case_id, r.event_id, :run_reason, 'pending', CAST(:now AS timestamptz), 0, 0, CAST(:now AS timestamptz)
+    FROM {source} r
+    RETURNING id"""
+
+
 CLAIM_NEXT_CASE = text(
     """
     WITH next AS (
