@@ -91,9 +91,14 @@ def build_world(engine: Engine, navigator: str) -> World:
 
 
 def _letter(session: Session, case_id: int, kind: str, recipient: str, channel: str, at: datetime, **more) -> int:
+    """A letter's record as produce_letter leaves it (its PDF not rendered here: FHIR shows the record only).
+    A lay summary's inputs carry its density statement, which marking it sent records."""
+    inputs: dict[str, Any] = {"kind": kind}
+    if kind == "result":
+        inputs["assessment"] = {"density": "c", "dense": True, "density_statement": "Your breast tissue is dense."}
     letter = Letter(case_id=case_id, kind=kind, language="es" if recipient == "patient" else "en",
                     recipient_kind=recipient, channel=channel, produced_by="nav", produced_at=at,
-                    inputs={"kind": kind}, pdf_sha256="ab" * 32, **more)  # fmt: skip
+                    inputs=inputs, pdf_sha256="ab" * 32, **more)  # fmt: skip
     session.add(letter)
     session.flush()
     return letter.id
