@@ -51,13 +51,22 @@ DEMO_CONTACTS: dict[str, dict[str, Any]] = {
     },
     "suspicious": {
         "phones": [{"label": "mobile", "number": "+1 202 555 0150"}],
+        "address": "48 Calle Sol, Apt 2\nSpringfield, IL 62702",
         "preferred_language": "es",
         "interpreter_needed": True,
         "may_leave_message": False,
         "referring_provider": "Dr. Ana Ruiz",
     },
-    "priors": {"phones": [{"label": "work", "number": "+1 202 555 0160"}], "may_leave_message": True},
-    "new": {"phones": [{"label": "mobile", "number": "+1 202 555 0170"}], "referring_provider": "Dr. Lee Okoro"},
+    "priors": {
+        "phones": [{"label": "work", "number": "+1 202 555 0160"}],
+        "address": "7 Harbor Road\nSpringfield, IL 62704",
+        "may_leave_message": True,
+    },
+    "new": {
+        "phones": [{"label": "mobile", "number": "+1 202 555 0170"}],
+        "address": "301 Lake Avenue\nSpringfield, IL 62703",
+        "referring_provider": "Dr. Lee Okoro",
+    },
 }
 # The seed case's notes and tasks: (days after opening, note) and (title, days after the load).
 DEMO_NOTES = {"seed": [(1, "Left voicemail about the magnification views; she prefers calls after 5 pm.")]}
@@ -341,10 +350,11 @@ def _navigation(session: Session, demo: DemoCase, case_id: int, opened_at: datet
     from tracking.navigation.tasks import add_task
     from tracking.patients.contact_details import ContactDetails, update_contact_details
 
-    if demo.key in DEMO_CONTACTS:
-        patient_id = session.get(Case, case_id).patient_id
-        update_contact_details(session, patient_id, ContactDetails(**DEMO_CONTACTS[demo.key]), actor=DEMO_ACTOR,
-                               now=opened_at, case_id=case_id)  # fmt: skip
+    # Every demo patient has a postal address, so each letter the demo owes can be printed.
+    contact = DEMO_CONTACTS.get(demo.key) or {"address": f"{case_id} Main Street\nSpringfield, IL 62701"}
+    patient_id = session.get(Case, case_id).patient_id
+    update_contact_details(session, patient_id, ContactDetails(**contact), actor=DEMO_ACTOR, now=opened_at,
+                           case_id=case_id)  # fmt: skip
     for day, body in DEMO_NOTES.get(demo.key, []):
         add_note(session, case_id, body, actor=DEMO_ACTOR, now=opened_at + timedelta(days=day, hours=9))
     for title, days_ahead in DEMO_TASKS.get(demo.key, []):
