@@ -259,6 +259,31 @@ def test_prune_removes_messages_past_the_retention_but_never_queued_ones_and_aud
         session.commit()
 
 
+def test_a_queued_message_goes_once_every_inbox_item_it_raised_is_decided(committed, configure):
+    configure(WORKUP_HL7_RETENTION_DAYS=30)
+    old = NOW - timedelta(days=31)
+    for control_id in ("Q-DECIDED", "Q-OPEN", "Q-NO-ITEM"):
+        received(committed, control_id, old, MessageOutcome.queued)
+    ids = {row["control_id"]: row["id"] for row in rows(committed)}
+    with committed.begin() as connection:
+        for control_id, status in [("Q-DECIDED", "dismissed"), ("Q-DECIDED", "open"), ("Q-OPEN", "open")]:
+            decided = status != "open"
+            connection.execute(
+                text("INSERT INTO hl7_inbox_items (message_id, kind, reason, status, payload, details, created_at, "
+                     "decided_by, decided_at, dismiss_reason) VALUES (:m, 'review', 'test', :s, '{}', '{}', :at, "
+                     ":by, :decided_at, :why)"),
+                {"m": ids[control_id], "s": status, "at": old, "by": "nav" if decided else None,
+                 "decided_at": NOW if decided else None, "why": "seen" if decided else None},
+            )  # fmt: skip
+    with Session(committed) as session:
+        assert prune_messages(session, NOW) == 0, "Q-DECIDED still has an open item"
+        session.execute(text("UPDATE hl7_inbox_items SET status = 'confirmed', decided_by = 'nav', decided_at = :at "
+                             "WHERE status = 'open' AND message_id = :m"), {"at": NOW, "m": ids["Q-DECIDED"]})  # fmt: skip
+        assert prune_messages(session, NOW) == 1
+        session.commit()
+    assert sorted(row["control_id"] for row in rows(committed)) == ["Q-NO-ITEM", "Q-OPEN"]
+
+
 def test_the_sweep_prunes_and_a_future_sweep_prunes_no_further_than_the_wall_clock(committed, configure):
     from tracking.alerts.sweep import sweep_overdue
 

@@ -1,6 +1,8 @@
 """The message log keeps a message WORKUP_HL7_RETENTION_DAYS after it was received, then deletes it.
 
-A queued message is never pruned: it waits for a person in the HL7 inbox, however old. The sweep
+A queued message is kept while it waits for a person, however old: while it has an open HL7 inbox
+item, or no item at all (its interpretation failed: the message log is where it waits). Once every
+item it raised has been confirmed or dismissed it goes with the rest. The sweep
 calls `prune_messages` (tracking/alerts/sweep.py), so the embedded scheduler and the Prefect
 deployment both prune; each call deletes at most PRUNE_BATCH rows, oldest first, so a first run
 over a long backlog stays short and later sweeps finish the rest. Each prune that deletes
@@ -27,7 +29,11 @@ PRUNE = text(
     """
     WITH doomed AS (
         SELECT id FROM hl7_messages
-        WHERE received_at < :before AND outcome <> 'queued'
+        WHERE received_at < :before
+          AND (outcome <> 'queued'
+               OR (EXISTS (SELECT 1 FROM hl7_inbox_items i WHERE i.message_id = hl7_messages.id)
+                   AND NOT EXISTS (SELECT 1 FROM hl7_inbox_items i
+                                   WHERE i.message_id = hl7_messages.id AND i.status = 'open')))
         ORDER BY received_at, id
         LIMIT :batch
         FOR UPDATE SKIP LOCKED
@@ -40,7 +46,8 @@ PRUNE = text(
 
 
 def prune_messages(session: Session, now: datetime, *, settings: Settings | None = None) -> int:
-    """Delete messages received more than the retention before `now` (queued ones stay); how many went."""
+    """Delete messages received more than the retention before `now` (those still waiting for a person
+    stay); how many went."""
     settings = settings or get_settings()
     before = min(now, datetime.now(UTC)) - timedelta(days=settings.hl7_retention_days)
     counts = {outcome: count for outcome, count in session.execute(PRUNE, {"before": before, "batch": PRUNE_BATCH})}
