@@ -80,11 +80,11 @@ class Context:
 
         The log's detail carries the reason, except for proposals about a person's details (their
         reasons may name what does not validate), which the inbox item keeps."""
-        item = queue_item(self.session, proposal, message_id=self.message_id, actor=self.actor, now=self.now)
-        detail = f"queued for review (inbox item {item.id}, {proposal.kind.replace('_', ' ')})"
+        item_id = queue_item(self.session, proposal, message_id=self.message_id, actor=self.actor, now=self.now)
+        detail = f"queued for review (inbox item {item_id}, {proposal.kind.replace('_', ' ')})"
         if proposal.kind not in PERSONAL:
             detail += f": {proposal.reason}"
-        return Interpretation(MessageOutcome.queued, detail[:1000], case_id=proposal.case_id, inbox_item_id=item.id)
+        return Interpretation(MessageOutcome.queued, detail[:1000], case_id=proposal.case_id, inbox_item_id=item_id)
 
     def review(
         self,

@@ -7,14 +7,16 @@ Services flush, never commit. Audit rows carry ids only.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from tracking.alerts.corrected_results import resolve_alert
-from tracking.audit import audit
+from tracking.audit import audit, audit_insert_from
 from tracking.cases.errors import InvalidInput, NotFound
 from tracking.cases.models import Case, Step
 from tracking.cases.opening import CaseOpening, open_case
@@ -75,35 +77,43 @@ class Decided:
     warnings: list[str] = field(default_factory=list)
 
 
-def queue_item(session: Session, proposal: Proposal, *, message_id: int, actor: str, now: datetime) -> HL7InboxItem:
-    """Keep a proposal in the inbox, in the caller's transaction; audited with ids."""
-    item = HL7InboxItem(
-        message_id=message_id,
-        case_id=proposal.case_id,
-        patient_id=proposal.patient_id,
-        kind=proposal.kind,
-        reason=(proposal.reason.strip() or "needs review")[:REASON_MAX],
-        event_kind=proposal.event_kind if proposal.kind == HL7InboxKind.record_event else None,
-        payload=jsonable(proposal.payload),
-        details=jsonable(proposal.details),
-        occurred_at=proposal.occurred_at,
-        status=HL7InboxStatus.open,
-        created_at=now,
-        alert_id=proposal.alert_id,
-    )
-    session.add(item)
-    session.flush()
-    audit(
-        session,
-        actor=actor,
-        action="hl7.inbox_queued",
-        at=now,
-        case_id=proposal.case_id,
-        item_id=item.id,
-        message_id=message_id,
-        kind=proposal.kind.value,
-    )
-    return item
+# The item and its audit row in one statement (the listener's rate depends on it); ids only in the audit.
+QUEUE_ITEM = text(
+    f"""
+    WITH item AS (
+        INSERT INTO hl7_inbox_items (message_id, case_id, patient_id, kind, reason, event_kind, payload, details,
+                                     occurred_at, status, created_at, alert_id)
+        VALUES (:message_id, :case_id, :patient_id, :kind, :reason, :event_kind, CAST(:payload AS jsonb),
+                CAST(:details AS jsonb), :occurred_at, :status, :now, :alert_id)
+        RETURNING id, case_id, jsonb_build_object('item_id', id, 'message_id', message_id, 'kind', kind) AS detail
+    ), logged AS ({audit_insert_from("item")})
+    SELECT id FROM item"""
+)
+
+
+def queue_item(session: Session, proposal: Proposal, *, message_id: int, actor: str, now: datetime) -> int:
+    """Keep a proposal in the inbox, in the caller's transaction, audited with ids; the item's id."""
+    session.flush()  # what the caller added first (an alert the item points at)
+    return session.connection().execute(
+        QUEUE_ITEM,
+        {
+            "message_id": message_id,
+            "case_id": proposal.case_id,
+            "patient_id": proposal.patient_id,
+            "kind": proposal.kind.value,
+            "reason": (proposal.reason.strip() or "needs review")[:REASON_MAX],
+            "event_kind": proposal.event_kind if proposal.kind == HL7InboxKind.record_event else None,
+            "payload": json.dumps(jsonable(proposal.payload)),
+            "details": json.dumps(jsonable(proposal.details)),
+            "occurred_at": proposal.occurred_at,
+            "status": HL7InboxStatus.open.value,
+            "now": now,
+            "alert_id": proposal.alert_id,
+            "audit_actor": actor,
+            "audit_action": "hl7.inbox_queued",
+            "audit_detail": "{}",
+        },
+    ).scalar_one()
 
 
 def list_items(

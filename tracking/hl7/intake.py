@@ -8,11 +8,15 @@ The order is what makes it safe to answer AA:
    control id were stored before (and not rejected) is a duplicate: counted on the first one,
    answered AA, never interpreted again. Two connections delivering the same message at once
    meet at the unique index; the second waits for the first and finds it.
-3. Interpret it inside a SAVEPOINT, with the outcome recorded in the same savepoint. If the
-   interpreter raises (a bug, a guard refusal it did not expect), its writes are rolled back and
-   the message stays stored as queued with the reason: never lost.
+3. Interpret it in the same transaction, and record the outcome on the stored row. If the
+   interpreter raises (a bug, a guard refusal it did not expect), the whole transaction is rolled
+   back and the message is stored again, on its own, as queued with the reason: never lost.
 4. Commit, then answer AA (AR when the interpreter rejected it). If storing or committing fails
    (the database is down), nothing is kept and the answer is AE: the sender sends it again.
+
+The listener's rate is bound by this path, so its statements are built once (Core, not the ORM's
+unit of work) and a plain message costs four round trips besides what the interpreter reads:
+store, the interpreter's own, record the outcome, commit.
 
 Logs name message ids, control ids and outcomes, never the message's content.
 """
@@ -25,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, text, update
+from sqlalchemy import Connection, Engine, bindparam, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session
 
@@ -40,6 +44,27 @@ log = logging.getLogger(__name__)
 Interpreter = Callable[..., Interpretation]  # (session, message, *, message_id, sender, now)
 NOT_STORED = Problem(207, "The message could not be stored; send it again.")
 NOT_INTERPRETED_YET = "Received; not interpreted yet."
+
+MESSAGES = HL7Message.__table__
+# Store a message unless its sender and control id were stored before (and not rejected).
+STORE = (
+    insert(MESSAGES)
+    .on_conflict_do_nothing(index_elements=["sender", "control_id"], index_where=text("outcome <> 'rejected'"))
+    .returning(MESSAGES.c.id)
+)
+RECORD_OUTCOME = (
+    update(MESSAGES)
+    .where(MESSAGES.c.id == bindparam("message_id"))
+    .values(outcome=bindparam("new_outcome"), detail=bindparam("new_detail"), case_id=bindparam("new_case_id"),
+            inbox_item_id=bindparam("new_inbox_item_id"), ack_code=bindparam("new_ack_code"))
+)  # fmt: skip
+COUNT_DUPLICATE = (
+    update(MESSAGES)
+    .where(MESSAGES.c.sender == bindparam("dup_sender"), MESSAGES.c.control_id == bindparam("dup_control_id"),
+           MESSAGES.c.outcome != MessageOutcome.rejected.value)
+    .values(duplicates=MESSAGES.c.duplicates + 1)
+    .returning(MESSAGES.c.id, MESSAGES.c.outcome, MESSAGES.c.detail, MESSAGES.c.case_id)
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -92,19 +117,21 @@ def _keep_and_interpret(
 ) -> Receipt:
     header = decoded.header
     with Session(engine, expire_on_commit=False) as session:
-        stored = session.execute(
-            insert(HL7Message)
-            .values(received_at=now, sender=header.sender, control_id=header.control_id,
-                    message_type=header.message_type, trigger_event=header.trigger_event or None,
-                    version=header.version, charset=decoded.codec, raw=raw, outcome=MessageOutcome.queued.value,
-                    detail=NOT_INTERPRETED_YET, ack_code=AckCode.accepted.value)
-            .on_conflict_do_nothing(index_elements=["sender", "control_id"], index_where=text("outcome <> 'rejected'"))
-            .returning(HL7Message.id)
-        ).scalar_one_or_none()  # fmt: skip
+        stored = _store(session.connection(), decoded, raw, now=now, detail=NOT_INTERPRETED_YET)
         if stored is None:
             return _duplicate(session, decoded, now=now)
-        interpretation = _interpreted(session, decoded, stored, now=now, interpreter=interpreter)
-        session.commit()
+        try:
+            interpretation = _interpreted(session, decoded, stored, now=now, interpreter=interpreter)
+            _record(session, stored, interpretation)
+            session.commit()
+        except Exception as error:
+            session.rollback()
+            interpretation = _failed(decoded, error)
+            stored = _store(session.connection(), decoded, raw, now=now, detail=NOT_INTERPRETED_YET)
+            if stored is None:  # stored by another connection meanwhile: that one is interpreted
+                return _duplicate(session, decoded, now=now)
+            _record(session, stored, interpretation)
+            session.commit()
     code = AckCode.rejected if interpretation.outcome == MessageOutcome.rejected else AckCode.accepted
     problem = Problem(200, interpretation.detail or "Rejected.") if code == AckCode.rejected else None
     log.info("HL7 message %s (control id %s): %s, %s", stored, header.control_id, interpretation.outcome.value,
@@ -114,16 +141,26 @@ def _keep_and_interpret(
                    interpretation.detail, interpretation.case_id)  # fmt: skip
 
 
+def _store(connection: Connection, decoded: Decoded, raw: bytes, *, now: datetime, detail: str) -> int | None:
+    """The new row's id, or None when the sender and control id were stored before."""
+    header = decoded.header
+    return connection.execute(
+        STORE,
+        {"received_at": now, "sender": header.sender, "control_id": header.control_id,
+         "message_type": header.message_type, "trigger_event": header.trigger_event or None,
+         "version": header.version, "charset": decoded.codec, "raw": raw, "outcome": MessageOutcome.queued.value,
+         "detail": detail, "ack_code": AckCode.accepted.value},
+    ).scalar_one_or_none()  # fmt: skip
+
+
 def _duplicate(session: Session, decoded: Decoded, *, now: datetime) -> Receipt:
     """The same sender and control id came before: count it on the first one, answer AA, interpret nothing."""
     header = decoded.header
-    first = session.execute(
-        update(HL7Message)
-        .where(HL7Message.sender == header.sender, HL7Message.control_id == header.control_id,
-               HL7Message.outcome != MessageOutcome.rejected.value)
-        .values(duplicates=HL7Message.duplicates + 1)
-        .returning(HL7Message.id, HL7Message.outcome, HL7Message.detail, HL7Message.case_id)
-    ).one_or_none()  # fmt: skip
+    first = (
+        session.connection()
+        .execute(COUNT_DUPLICATE, {"dup_sender": header.sender, "dup_control_id": header.control_id})
+        .one_or_none()
+    )
     session.commit()
     log.info("HL7 control id %s: duplicate of message %s, answered AA", header.control_id, first.id if first else "?")
     ack = acknowledgement(header, AckCode.accepted, now=now, codec=decoded.codec)
@@ -137,21 +174,20 @@ def _duplicate(session: Session, decoded: Decoded, *, now: datetime) -> Receipt:
 def _interpreted(
     session: Session, decoded: Decoded, message_id: int, *, now: datetime, interpreter: Interpreter
 ) -> Interpretation:
-    """The interpreter's result, recorded on the message in one savepoint with the interpreter's own writes."""
-    try:
-        with session.begin_nested():
-            result = interpreter(session, decoded.message, message_id=message_id, sender=decoded.sender, now=now)
-            if not isinstance(result, Interpretation) or not isinstance(result.outcome, MessageOutcome):
-                raise TypeError(f"the interpreter returned {type(result).__name__}, not an Interpretation")
-            _record(session, message_id, result)
-            return result
-    except Exception as error:
-        failed = Interpretation(MessageOutcome.queued, f"Not interpreted: {_reason(error)}")
-        stack = "".join(traceback.format_tb(error.__traceback__))  # frames only: the error's text may quote data
-        log.error("HL7 message %s (control id %s): the interpreter failed (%s); kept as queued\n%s", message_id,
-                  decoded.control_id, type(error).__name__, stack)  # fmt: skip
-        _record(session, message_id, failed)
-        return failed
+    """The interpreter's result; raises what the interpreter raised (the caller rolls back)."""
+    result = interpreter(session, decoded.message, message_id=message_id, sender=decoded.sender, now=now)
+    if not isinstance(result, Interpretation) or not isinstance(result.outcome, MessageOutcome):
+        raise TypeError(f"the interpreter returned {type(result).__name__}, not an Interpretation")
+    session.flush()  # the interpreter's pending writes, before the outcome that may point at them
+    return result
+
+
+def _failed(decoded: Decoded, error: BaseException) -> Interpretation:
+    """What is kept when interpreting failed: the message, queued, with the reason."""
+    stack = "".join(traceback.format_tb(error.__traceback__))  # frames only: the error's text may quote data
+    log.error("HL7 control id %s: the interpreter failed (%s); kept as queued\n%s", decoded.control_id,
+              type(error).__name__, stack)  # fmt: skip
+    return Interpretation(MessageOutcome.queued, f"Not interpreted: {_reason(error)}")
 
 
 def _reason(error: BaseException) -> str:
@@ -163,11 +199,10 @@ def _reason(error: BaseException) -> str:
 
 def _record(session: Session, message_id: int, result: Interpretation) -> None:
     code = AckCode.rejected if result.outcome == MessageOutcome.rejected else AckCode.accepted
-    session.execute(
-        update(HL7Message)
-        .where(HL7Message.id == message_id)
-        .values(outcome=result.outcome.value, detail=(result.detail or "")[:MAX_DETAIL], case_id=result.case_id,
-                inbox_item_id=result.inbox_item_id, ack_code=code.value)
+    session.connection().execute(
+        RECORD_OUTCOME,
+        {"message_id": message_id, "new_outcome": result.outcome.value, "new_detail": (result.detail or "")[:MAX_DETAIL],
+         "new_case_id": result.case_id, "new_inbox_item_id": result.inbox_item_id, "new_ack_code": code.value},
     )  # fmt: skip
 
 

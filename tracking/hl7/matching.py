@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, bindparam, or_
 from sqlmodel import Session, col, select
 
 from tracking.audit import audit
@@ -69,17 +69,21 @@ def same_side(step_side: str | None, examined: str | None) -> bool:
     return not (step_side in one_breast and examined in one_breast and step_side != examined)
 
 
+# Built once: every result and booking looks its accession number up.
+BY_ACCESSION = (
+    select(Case, Step)
+    .join(Step, col(Step.case_id) == Case.id)
+    .where(Step.accession_number == bindparam("accession"))
+    .order_by(Step.id)
+)
+
+
 def by_accession(session: Session, accession: str) -> list[Match]:
     """The steps an order already linked this accession number to, whatever their status."""
     if not accession:
         return []
-    query = (
-        select(Case, Step)
-        .join(Step, col(Step.case_id) == Case.id)
-        .where(Step.accession_number == accession[:ACCESSION_MAX])
-        .order_by(Step.id)
-    )
-    return [Match(case, step) for case, step in session.exec(query)]
+    rows = session.exec(BY_ACCESSION, params={"accession": accession[:ACCESSION_MAX]})  # type: ignore[call-overload]
+    return [Match(case, step) for case, step in rows]
 
 
 def link_accession(
