@@ -94,26 +94,30 @@ QUEUE_ITEM = text(
 def queue_item(session: Session, proposal: Proposal, *, message_id: int, actor: str, now: datetime) -> int:
     """Keep a proposal in the inbox, in the caller's transaction, audited with ids; the item's id."""
     session.flush()  # what the caller added first (an alert the item points at)
-    return session.connection().execute(
-        QUEUE_ITEM,
-        {
-            "message_id": message_id,
-            "case_id": proposal.case_id,
-            "patient_id": proposal.patient_id,
-            "kind": proposal.kind.value,
-            "reason": (proposal.reason.strip() or "needs review")[:REASON_MAX],
-            "event_kind": proposal.event_kind if proposal.kind == HL7InboxKind.record_event else None,
-            "payload": json.dumps(jsonable(proposal.payload)),
-            "details": json.dumps(jsonable(proposal.details)),
-            "occurred_at": proposal.occurred_at,
-            "status": HL7InboxStatus.open.value,
-            "now": now,
-            "alert_id": proposal.alert_id,
-            "audit_actor": actor,
-            "audit_action": "hl7.inbox_queued",
-            "audit_detail": "{}",
-        },
-    ).scalar_one()
+    return (
+        session.connection()
+        .execute(
+            QUEUE_ITEM,
+            {
+                "message_id": message_id,
+                "case_id": proposal.case_id,
+                "patient_id": proposal.patient_id,
+                "kind": proposal.kind.value,
+                "reason": (proposal.reason.strip() or "needs review")[:REASON_MAX],
+                "event_kind": proposal.event_kind if proposal.kind == HL7InboxKind.record_event else None,
+                "payload": json.dumps(jsonable(proposal.payload)),
+                "details": json.dumps(jsonable(proposal.details)),
+                "occurred_at": proposal.occurred_at,
+                "status": HL7InboxStatus.open.value,
+                "now": now,
+                "alert_id": proposal.alert_id,
+                "audit_actor": actor,
+                "audit_action": "hl7.inbox_queued",
+                "audit_detail": "{}",
+            },
+        )
+        .scalar_one()
+    )
 
 
 def list_items(

@@ -201,8 +201,9 @@ def _record(session: Session, message_id: int, result: Interpretation) -> None:
     code = AckCode.rejected if result.outcome == MessageOutcome.rejected else AckCode.accepted
     session.connection().execute(
         RECORD_OUTCOME,
-        {"message_id": message_id, "new_outcome": result.outcome.value, "new_detail": (result.detail or "")[:MAX_DETAIL],
-         "new_case_id": result.case_id, "new_inbox_item_id": result.inbox_item_id, "new_ack_code": code.value},
+        {"message_id": message_id, "new_outcome": result.outcome.value,
+         "new_detail": (result.detail or "")[:MAX_DETAIL], "new_case_id": result.case_id,
+         "new_inbox_item_id": result.inbox_item_id, "new_ack_code": code.value},
     )  # fmt: skip
 
 
