@@ -133,6 +133,8 @@ class Settings(BaseSettings):
     hl7_max_message_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024, le=1024**3, validation_alias="WORKUP_HL7_MAX_MESSAGE_BYTES"
     )
+    # Intake processes behind one listener (0: threads in the listener's own process).
+    hl7_processes: int = Field(default=2, ge=0, le=64, validation_alias="WORKUP_HL7_PROCESSES")
     hl7_retention_days: int = Field(default=90, ge=1, le=36_500, validation_alias="WORKUP_HL7_RETENTION_DAYS")
 
     # Sign-in and sessions. X-Forwarded-For is believed only from these proxies (addresses or CIDRs,

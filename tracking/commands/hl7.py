@@ -33,6 +33,9 @@ def listen(
     port: int | None = typer.Option(
         None, "--port", min=0, max=65535, help=f"[default: WORKUP_HL7_PORT, else {DEFAULT_PORT}; 0 picks a free one]"
     ),
+    processes: int | None = typer.Option(
+        None, "--processes", min=0, max=64, help="Intake processes [default: WORKUP_HL7_PROCESSES, 2]; 0: threads"
+    ),
 ) -> None:
     """Receive HL7 messages over MLLP until stopped (SIGTERM or Ctrl-C): store, interpret, acknowledge."""
     from tracking.hl7.mllp import listener_from_settings, serve_until_signalled
@@ -40,7 +43,7 @@ def listen(
 
     install_log_scrubber()
     chosen = port if port is not None else (get_settings().hl7_port or DEFAULT_PORT)
-    listener = listener_from_settings(get_engine(), host=host, port=chosen)
+    listener = listener_from_settings(get_engine(), host=host, port=chosen, processes=processes)
 
     def started(bound_host: str, bound_port: int) -> None:
         console.print(f"Listening for HL7 over MLLP on {bound_host}:{bound_port} (Ctrl-C to stop).")

@@ -106,6 +106,15 @@ def receive_message(engine: Engine, raw: bytes, *, now: datetime, interpreter: I
         return Receipt(ack, AckCode.error, None, decoded.control_id, _type_of(decoded.header), None, NOT_STORED.text)
 
 
+def not_stored(raw: bytes, *, now: datetime) -> bytes:
+    """AE for a message whose storing failed somewhere this module could not see (its process died)."""
+    try:
+        decoded = decode(raw)
+    except Malformed as malformed:
+        return acknowledgement(malformed.header, AckCode.error, now=now, codec=malformed.codec, problem=NOT_STORED)
+    return acknowledgement(decoded.header, AckCode.error, now=now, codec=decoded.codec, problem=NOT_STORED)
+
+
 def _type_of(header: Header | None) -> str:
     if header is None:
         return ""

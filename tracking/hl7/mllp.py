@@ -2,8 +2,9 @@
 with its ACK in a block before the next is read (the sender waits for it).
 
 python-hl7's asyncio server reads the blocks; the database work (tracking/hl7/intake.py) runs
-off the event loop on a small thread pool (WORKUP_DB_POOL_SIZE threads), so many connections
-are served at once, each in order. A block larger than WORKUP_HL7_MAX_MESSAGE_BYTES is answered
+off the event loop, in WORKUP_HL7_PROCESSES worker processes (tracking/hl7/intake_processes.py)
+or, with 0, on a small thread pool in this process (WORKUP_DB_POOL_SIZE threads), so many
+connections are served at once, each in order. A block larger than WORKUP_HL7_MAX_MESSAGE_BYTES is answered
 AR and its connection closed; bytes outside the framing close the connection (the sender
 reconnects and sends again).
 
@@ -24,6 +25,7 @@ import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 
 from hl7.mllp import HL7StreamReader, HL7StreamWriter, InvalidBlockError, start_hl7_server
@@ -33,6 +35,7 @@ from tracking.cases.errors import InvalidInput
 from tracking.hl7.ack import AckCode, acknowledgement
 from tracking.hl7.decoding import Problem
 from tracking.hl7.intake import Interpreter, receive
+from tracking.hl7.intake_processes import IntakeProcesses
 
 log = logging.getLogger(__name__)
 
@@ -54,27 +57,41 @@ class Listener:
         port: int,
         max_message_bytes: int,
         workers: int = 5,
+        processes: int = 0,
         interpreter: Interpreter | None = None,
         clock: Callable[[], datetime] = _wall_clock,
     ):
+        """`processes` > 0: that many intake processes (the default interpreter only); 0: `workers`
+        threads in this process, with `interpreter` if given."""
+        if processes and interpreter is not None:
+            raise ValueError("a custom interpreter runs in the listener's process: use processes=0")
         self.engine = engine
         self.host = host
         self.port = port
         self.max_message_bytes = max_message_bytes
         self.interpreter = interpreter
         self.clock = clock
+        self.processes = processes
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hl7-intake")
+        self._intake: IntakeProcesses | None = None
         self._server: asyncio.Server | None = None
         self._idle: set[asyncio.Task] = set()  # waiting for a message
         self._busy: set[asyncio.Task] = set()  # storing a message or sending its ACK
         self._stopping = False
 
     async def start(self) -> tuple[str, int]:
-        """Listen; the address actually bound (port 0 picks a free one)."""
+        """Listen; the address actually bound (port 0 picks a free one). The intake processes are
+        started before it returns (a message arriving meanwhile waits for them)."""
+        if self.processes and self._intake is None:
+            self._intake = IntakeProcesses(self.engine, self.processes)
         try:
             self._server = await start_hl7_server(self._connected, self.host, self.port, limit=self.max_message_bytes)
         except OSError as error:  # the port is taken, the address is not this machine's
+            if self._intake is not None:
+                self._intake.shutdown()
             raise InvalidInput(f"cannot listen for HL7 on {self.host}:{self.port}: {error.strerror or error}") from None
+        if self._intake is not None:
+            await asyncio.get_running_loop().run_in_executor(self._pool, self._intake.warm_up)
         host, port = self._server.sockets[0].getsockname()[:2]
         log.info("HL7 MLLP listener on %s:%s", host, port)
         return host, port
@@ -91,12 +108,7 @@ class Listener:
                     break
                 self._idle.discard(task)
                 self._busy.add(task)
-                ack = await asyncio.get_running_loop().run_in_executor(
-                    self._pool,
-                    functools.partial(
-                        receive, self.engine, block, now=self.clock(), interpreter=self.interpreter
-                    ),  # fmt: skip
-                )
+                ack = await self._receive(block)
                 writer.writeblock(ack)
                 await writer.drain()
                 self._busy.discard(task)
@@ -109,6 +121,18 @@ class Listener:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    async def _receive(self, block: bytes) -> bytes:
+        """The ACK for one message, stored and interpreted off the event loop."""
+        now = self.clock()
+        if self._intake is None:
+            work = functools.partial(receive, self.engine, block, now=now, interpreter=self.interpreter)
+            return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+        generation = self._intake.generation
+        try:
+            return await asyncio.wrap_future(self._intake.submit(block, now))
+        except BrokenProcessPool:  # a worker died, before or while it held this message
+            return self._intake.replace_broken(generation, block, now)
 
     async def _next_block(self, reader: HL7StreamReader, writer: HL7StreamWriter, peer: object) -> bytes | None:
         """The next framed message, or None when the connection should close."""
@@ -144,16 +168,21 @@ class Listener:
             await asyncio.wait(remaining, timeout=1.0)
         if self._server is not None:
             await self._server.wait_closed()
+        if self._intake is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._intake.shutdown)
         await asyncio.get_running_loop().run_in_executor(None, functools.partial(self._pool.shutdown, wait=True))
         log.info("HL7 MLLP listener stopped")
 
 
-def listener_from_settings(engine: Engine, *, host: str | None = None, port: int | None = None) -> Listener:
+def listener_from_settings(
+    engine: Engine, *, host: str | None = None, port: int | None = None, processes: int | None = None
+) -> Listener:
     from tracking.settings import get_settings
 
     settings = get_settings()
     return Listener(engine, host=host or settings.hl7_host, port=settings.hl7_port if port is None else port,
-                    max_message_bytes=settings.hl7_max_message_bytes, workers=settings.pool_size)  # fmt: skip
+                    max_message_bytes=settings.hl7_max_message_bytes, workers=settings.pool_size,
+                    processes=settings.hl7_processes if processes is None else processes)  # fmt: skip
 
 
 def serve_until_signalled(listener: Listener, started: Callable[[str, int], None] | None = None) -> None:
