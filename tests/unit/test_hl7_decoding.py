@@ -162,3 +162,28 @@ def test_any_field_value_survives_escaping_terminators_and_character_sets(value,
     assert decoded.message["PID.F5.R1.C1"] == value
     assert decoded.message["PID.F5.R1.C2"] == "Given"
     assert decoded.z_segments == (1 if z_segment else 0)
+
+
+FIELD_TEXT = st.text(alphabet="AB1 .-\\^~&|EFRST", max_size=12)
+
+
+@given(
+    encoding=st.sampled_from(["^~\\&", "^~\\", "^~", "#*!@"]),
+    segments=st.lists(st.lists(FIELD_TEXT, min_size=1, max_size=8), min_size=1, max_size=5),
+    msh_fields=st.lists(FIELD_TEXT, max_size=5),  # MSH-13 to MSH-17 (MSH-18 would name a character set)
+)
+def test_the_interpreters_field_split_matches_the_full_parse_field_by_field(encoding, segments, msh_fields):
+    """What the interpreter reads (each field's text) is what python-hl7's full parse gives, for any
+    encoding characters, escapes, repetitions and components, MSH-1 and MSH-2 included."""
+    separator = "|"
+    clean = [[value.replace(separator, "") for value in fields] for fields in segments]
+    msh = f"MSH{separator}{encoding}{separator}RIS{separator}N{separator}{separator}{separator}2026{separator}"
+    msh += f"{separator}ORU^R01{separator}C-1{separator}P{separator}2.5.1"
+    msh += "".join(separator + value.replace(separator, "") for value in msh_fields)
+    body = [separator.join(["OBX", *fields]) for fields in clean]
+    decoded = decode(("\r".join([msh, *body])).encode())
+    full, light = decoded.message, decoded.fields
+    assert [[str(value) for value in segment] for segment in light] == [
+        [str(value) for value in segment] for segment in full
+    ]
+    assert (light.separators, light.esc) == (full.separators, full.esc)

@@ -22,6 +22,7 @@ MSH-12, MSH-18): it goes into the ACK, the message log and the logs.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -152,10 +153,19 @@ class Header:
 
 @dataclass(frozen=True)
 class Decoded:
-    message: hl7.Message  # Z-segments left out; escape sequences intact
+    """A message that could be read. `fields` is what the interpreter reads (tracking/hl7/reading.py):
+    each segment split into its fields' text only, which costs a tenth of python-hl7's full parse;
+    `message` is the full parse, made when asked for (python-hl7's accessors, `message["PID.F5"]`)."""
+
+    fields: hl7.Message  # Z-segments left out; each field its text as sent (escape sequences intact)
     header: Header
     codec: str  # the Python codec the bytes were read with
     z_segments: int = 0
+    text: str = ""  # the segments kept, joined by CR
+
+    @functools.cached_property
+    def message(self) -> hl7.Message:
+        return hl7.parse(self.text)
 
     @property
     def sender(self) -> str:
@@ -205,13 +215,26 @@ def decode(raw: bytes) -> Decoded:
     try:
         _check_header(header)
         kept, z_segments = _segments(text, header)
-        try:
-            message = hl7.parse("\r".join(kept))
-        except Exception:  # python-hl7's errors quote the content: never pass them on
-            raise Malformed(Problem(100, "The message could not be parsed."), header) from None
     except Malformed as malformed:
         raise Malformed(malformed.problem, header, codec) from None
-    return Decoded(message=message, header=header, codec=codec, z_segments=z_segments)
+    return Decoded(fields=split_fields(kept, header), header=header, codec=codec, z_segments=z_segments,
+                   text="\r".join(kept))  # fmt: skip
+
+
+def split_fields(segments: list[str], header: Header) -> hl7.Message:
+    """The segments as python-hl7 containers one level deep: segment[n] is field n's text as sent
+    (MSH-1 and MSH-2 included, as python-hl7 numbers them), with the message's separators, so
+    `message.unescape` and the Reader work as on a full parse."""
+    encoding = header.encoding
+    separators = "\r" + header.separator + (encoding[1:2] or "~") + (encoding[0:1] or "^") + (encoding[3:4] or "&")
+    escape = encoding[2:3] or "\\"
+    parsed = []
+    for text in segments:
+        values = text.split(header.separator)
+        if values[0] == "MSH":
+            values = ["MSH", header.separator, *values[1:]]
+        parsed.append(hl7.Segment(header.separator, values, esc=escape, separators=separators))
+    return hl7.Message("\r", parsed, esc=escape, separators=separators)
 
 
 def _decoded_text(data: bytes, header: Header) -> tuple[str, str]:

@@ -184,7 +184,7 @@ def _interpreted(
     session: Session, decoded: Decoded, message_id: int, *, now: datetime, interpreter: Interpreter
 ) -> Interpretation:
     """The interpreter's result; raises what the interpreter raised (the caller rolls back)."""
-    result = interpreter(session, decoded.message, message_id=message_id, sender=decoded.sender, now=now)
+    result = interpreter(session, decoded.fields, message_id=message_id, sender=decoded.sender, now=now)
     if not isinstance(result, Interpretation) or not isinstance(result.outcome, MessageOutcome):
         raise TypeError(f"the interpreter returned {type(result).__name__}, not an Interpretation")
     session.flush()  # the interpreter's pending writes, before the outcome that may point at them

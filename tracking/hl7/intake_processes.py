@@ -4,9 +4,11 @@ interpreter's Python work runs on every core instead of behind one process's GIL
 
 Each worker opens its own connection pool to the database (never one inherited). The workers are
 started with "spawn" (the listener may run inside `workup serve`, whose threads must not be
-forked); they ignore SIGINT and SIGTERM, so Ctrl-C in a terminal never cuts a message in half:
-the listener stops them once the messages in hand are answered. A worker whose listener died
-(SIGKILL) exits within a second; a transaction it had open is rolled back by the database.
+forked); they ignore SIGINT, so Ctrl-C in a terminal never cuts a message in half: the listener
+stops them once the messages in hand are answered. SIGTERM ends a worker (the executor uses it on
+the survivors of a broken pool); its open transaction is rolled back and the message answered AE.
+A worker whose listener died (SIGKILL) exits within a second; a transaction it had open is rolled
+back by the database.
 
 A worker that dies (killed, out of memory) breaks the pool: the message it held is answered AE
 (the sender sends it again; had it been stored, it is found as a duplicate), and a new pool is
@@ -39,8 +41,7 @@ _engine: Engine | None = None  # the worker's own
 def _start_worker(url: str, pool_size: int, log_level: int, listener_pid: int) -> None:
     """In each worker process, once: signals, the listener's death, logging, the database."""
     global _engine
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the listener decides
     threading.Thread(target=_exit_with, args=(listener_pid,), name="hl7-intake-orphan-check", daemon=True).start()
     logging.basicConfig(level=log_level, format="%(levelname)s %(name)s[%(process)d]: %(message)s")
     from tracking.db import engine_for
