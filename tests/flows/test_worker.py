@@ -10,29 +10,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
-from sqlmodel import Session
 
-from tests.factories import SUSPICIOUS_MAG, seed_opening
 from tests.flows.conftest import free_port
-from tracking.cases.opening import open_case
-from tracking.cases.recording import record_event
+from tests.worker_support import case_state, new_case, record_suspicious_read, served, wait_for
 from tracking.settings import get_settings
 from tracking.worker.lanes import Lane, case_runs_pass, default_lanes, delivery_pass
 from tracking.worker.loop import Worker
 
 HOUR = 3600
-DEADLINE_SECONDS = 60
-
-
-def wait_for(condition: Callable[[], object], what: str, timeout: float = DEADLINE_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {timeout:.0f} s: {what}"
-        time.sleep(0.02)
 
 
 @contextmanager
@@ -45,44 +33,24 @@ def running(worker: Worker) -> Iterator[Worker]:
 
 
 def looked(worker: Worker, times: int) -> Callable[[], bool]:
-    """True once the worker has asked what is due `times` times (one query answers for both lanes;
-    after a pass it asks again)."""
+    """True once the worker's lanes have asked what is due `times` times in all."""
     return lambda: worker.looks >= times
+
+
+def quiet(worker: Worker) -> Callable[[], bool]:
+    """True once every lane has answered its wake-ups and waits for its hourly poll: from then on,
+    only a wake-up makes it look."""
+
+    def check() -> bool:
+        later = time.monotonic() + 600
+        return all(not (lane.busy or lane.woken) and lane.check_at > later for lane in worker.lanes)
+
+    return check
 
 
 def hourly_lanes(configure) -> list[Lane]:
     configure(WORKUP_CASE_RUNS_EVERY_SECONDS=HOUR, WORKUP_DELIVERY_EVERY_SECONDS=HOUR)
     return default_lanes(get_settings())
-
-
-def new_case(engine, mrn: str) -> int:
-    """A case with no outside facility (so nothing but our notice goes out), written now."""
-    with Session(engine) as session:
-        case_id = open_case(session, seed_opening(mrn=mrn, facilities=[]), actor="nav", now=datetime.now(UTC)).case_id
-        session.commit()
-    return case_id
-
-
-def record_suspicious_read(engine, case_id: int) -> None:
-    """A BI-RADS 4B read: a run request and a result-letter notice to the navigators, in one commit."""
-    with Session(engine) as session:
-        record_event(session, case_id, "magnification_result", SUSPICIOUS_MAG, actor="rad", now=datetime.now(UTC))
-        session.commit()
-
-
-def case_state(engine, case_id: int) -> tuple[list[str], list[str]]:
-    """(statuses of the case's run requests, statuses of its notifications)."""
-    with engine.connect() as connection:
-        runs = connection.execute(text("SELECT status FROM case_runs WHERE case_id = :c ORDER BY id"), {"c": case_id})
-        sent = connection.execute(
-            text("SELECT status FROM notifications WHERE case_id = :c ORDER BY id"), {"c": case_id}
-        )
-        return list(runs.scalars()), list(sent.scalars())
-
-
-def served(engine, case_id: int, runs: int, notices: int) -> Callable[[], bool]:
-    """True once the case has `runs` run requests, all done, and `notices` notifications, all delivered."""
-    return lambda: case_state(engine, case_id) == (["done"] * runs, ["delivered"] * notices)
 
 
 def flow_runs() -> int:
@@ -92,12 +60,17 @@ def flow_runs() -> int:
         return client.count_flow_runs()
 
 
-def flow_run_named(name: str) -> bool:
+def flow_runs_of(engine, case_ids: list[int]) -> list:
+    """The Prefect flow runs the cases' run requests name (one per request)."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
+    with engine.connect() as connection:
+        ids = connection.execute(
+            text("SELECT flow_run_id FROM case_runs WHERE case_id = ANY(:ids) ORDER BY id"), {"ids": case_ids}
+        )
+        flow_run_ids = list(ids.scalars())
     with get_client(sync_client=True) as client:
-        return bool(client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name]))))
+        return [client.read_flow_run(flow_run_id) for flow_run_id in flow_run_ids]
 
 
 def test_a_recorded_event_wakes_the_worker_which_runs_the_case_and_sends_its_notice(
@@ -107,12 +80,13 @@ def test_a_recorded_event_wakes_the_worker_which_runs_the_case_and_sends_its_not
     case_id = new_case(committed, "WAKE-1")
     with running(Worker(database_url, hourly_lanes(configure))) as worker:
         wait_for(served(committed, case_id, runs=1, notices=0), "the opening's run request, found by the first look")
-        wait_for(looked(worker, 3), "a look after the first pass")
+        wait_for(quiet(worker), "every lane waiting for its poll")
         record_suspicious_read(committed, case_id)
         wait_for(served(committed, case_id, runs=2, notices=1), "the event's run and notice, woken by NOTIFY")
     assert [mail.recipients for mail in smtp.received] == [["nav@center.test"]]
     assert "result" in smtp.received[0].subject.lower()
-    assert flow_run_named(f"case-{case_id}")
+    runs = flow_runs_of(committed, [case_id])
+    assert [(run.name, run.state.is_completed()) for run in runs] == [(f"case-{case_id}", True)] * 2
 
 
 def test_an_idle_worker_starts_no_flow_run(prefect_harness, committed, database_url):
@@ -142,12 +116,12 @@ def test_a_killed_listen_connection_is_opened_again_and_the_next_event_is_served
     case_id = new_case(committed, "WAKE-2")
     with running(Worker(database_url, hourly_lanes(configure))) as worker:
         wait_for(served(committed, case_id, runs=1, notices=0), "the opening's run request")
-        wait_for(looked(worker, 3), "a look after the first pass")
-        looks = worker.looks  # the next ones come only from listening again (the polls are hourly)
+        wait_for(quiet(worker), "every lane waiting for its poll")
         (first,) = worker_backends(committed)
         with committed.connect() as connection:
             assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first}).scalar()
-        wait_for(looked(worker, looks + 1), "a look once connected again")
+        wait_for(lambda: worker.connections == 2, "a new LISTEN connection")
+        wait_for(quiet(worker), "every lane looked once connected again")
         assert worker_backends(committed) not in ([], [first])
         record_suspicious_read(committed, case_id)
         wait_for(served(committed, case_id, runs=2, notices=1), "the event after the reconnection")
@@ -177,3 +151,18 @@ def test_without_prefect_delivery_goes_on_and_case_runs_wait_uncounted(
     with committed.connect() as connection:
         tries = connection.execute(text("SELECT attempts, failures FROM case_runs WHERE case_id = :c"), {"c": case_id})
         assert tries.all() == [(0, 0), (0, 0)]  # waiting for Prefect is no try and no failure
+
+
+def test_cases_due_together_run_side_by_side_each_once(prefect_harness, committed, database_url, configure, smtp):
+    configure(WORKUP_NAVIGATOR_EMAIL="nav@center.test", WORKUP_CASE_RUNS_AT_ONCE=3)
+    cases = [new_case(committed, f"MANY-{number}") for number in range(6)]
+    with running(Worker(database_url, hourly_lanes(configure))) as worker:
+        assert worker.lanes[0].at_once == 3
+        wait_for(lambda: all(served(committed, case_id, runs=1, notices=0)() for case_id in cases), "six cases run")
+        for case_id in cases:
+            record_suspicious_read(committed, case_id)
+        wait_for(lambda: all(served(committed, case_id, runs=2, notices=1)() for case_id in cases), "six events")
+    assert sorted(mail.recipients[0] for mail in smtp.received) == ["nav@center.test"] * 6
+    runs = flow_runs_of(committed, cases)
+    assert len({run.id for run in runs}) == 12, "each request its own run: no case ran twice at once"
+    assert all(run.state.is_completed() and f"case:{run.name.removeprefix('case-')}" in run.tags for run in runs)

@@ -1,17 +1,17 @@
-"""The worker's loop: wait for a wake-up or a lane's time, look at what is due, run the passes.
+"""The worker: one thread listens for wake-ups, one thread per lane looks at what is due and runs passes.
 
-One thread runs it (`start()`), so Prefect's flow engine, which takes SIGTERM over while a flow
-runs in the main thread, leaves the process's signal handling alone: `stop()` lets the pass in
-progress finish, then the loop ends. Between passes:
+Flows run in the lane threads, never in the main thread, so Prefect's flow engine (which takes
+SIGTERM over while a flow runs in the main thread) leaves the process's signal handling alone, and
+the lanes never wait for each other: a notice goes out while case runs are still going.
 
-- a burst of wake-ups is one look: every notification that arrived meanwhile is read at once, and
-  a pass that settled rows is followed by another look straight away (more may be due);
-- each lane also looks every `every_seconds` (its fallback poll), or sooner when its next pending
-  row falls due, and starts a flow run only when the cheap query of tracking/worker/due.py finds
-  something due: an idle worker creates no flow run;
-- when the database goes away, the LISTEN connection is opened again with a growing pause (at
-  most RECONNECT_MAX_SECONDS), and every lane looks once it is back. Nothing is lost meanwhile:
-  the work is in the tables.
+- The listening thread holds the LISTEN connection (tracking/worker/wakeups.py) and wakes the lane
+  a notification names. When the database goes away it connects again after a growing pause (at
+  most RECONNECT_MAX_SECONDS) and then wakes every lane: work written meanwhile is in the tables.
+- A lane looks when woken, every `every_seconds` (its fallback poll), or when its next pending row
+  falls due, and starts a flow run only when the cheap query of tracking/worker/due.py finds
+  something due: an idle worker creates no flow run. A burst of wake-ups is one look; a pass that
+  settled rows is followed by another look at once (more may be due).
+- `stop()` lets passes in progress finish (up to a grace), then the threads end.
 
 Several workers may run at once: claims and deliveries lock their rows with SKIP LOCKED. Logs
 name tables, counts and error classes only (no patient data).
@@ -26,16 +26,20 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import create_engine
+
 from tracking.outages import is_outage
 from tracking.scheduler import prefect_unreachable
-from tracking.worker.due import seconds_until_due
+from tracking.worker.due import look
 from tracking.worker.lanes import Lane, PrefectAway
-from tracking.worker.wakeups import WakeUps
+from tracking.worker.wakeups import CONNECT_ARGS, WakeUps
 
 log = logging.getLogger(__name__)
 
 RECONNECT_MAX_SECONDS = 30.0
-STOP_GRACE_SECONDS = 60.0  # on stop, how long the pass in progress may take before the process goes on
+STOP_GRACE_SECONDS = 60.0  # on stop, how long passes in progress may take before the process goes on
+LISTEN_TIMEOUT_SECONDS = 60.0
+LOOK_CONNECT_ARGS = {**CONNECT_ARGS, "application_name": "workup worker looks"}
 
 
 class Worker:
@@ -43,95 +47,131 @@ class Worker:
         self.lanes = lanes
         self.alive_file = alive_file
         self.wakeups = WakeUps(url)
+        self._engine = create_engine(url, pool_size=len(lanes), max_overflow=0, pool_pre_ping=True,
+                                     connect_args=LOOK_CONNECT_ARGS, hide_parameters=True)  # fmt: skip
         self._by_table = {lane.table: lane for lane in lanes}
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.looks = 0  # due-queries asked (for tests and the bench)
-
-    def start(self) -> None:
-        """Run the loop in a thread of its own, in this thread's context (Prefect's settings); returns at once."""
-        context = contextvars.copy_context()
-        self._thread = threading.Thread(target=context.run, args=(self.run,), name="workup-worker", daemon=True)
-        self._thread.start()
-
-    def stop(self, grace: float = STOP_GRACE_SECONDS) -> bool:
-        """Let the pass in progress finish (up to `grace` seconds), then end the loop; True when it ended."""
-        self._stop.set()
-        self.wakeups.interrupt()
-        ended = True
-        if self._thread is not None:
-            self._thread.join(timeout=grace)
-            ended = not self._thread.is_alive()
-            if not ended:
-                log.warning("the worker's pass was still running at stop; it is cut short")
-        self.wakeups.dispose()
-        return ended
+        self._threads: list[threading.Thread] = []
+        self._count = threading.Lock()
+        self.looks = 0  # due-queries asked (for tests)
+        self.connections = 0  # LISTEN connections made (for tests)
 
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
 
-    def run(self) -> None:
-        """The loop, in the calling thread, until stop()."""
-        pause = 1.0
-        away = False
+    def start(self) -> None:
+        """Start the threads, in this thread's context (Prefect's settings); returns at once."""
+        targets = [(self._listen, "workup-worker-listen")]
+        targets += [(lambda lane=lane: self._serve(lane), f"workup-worker-{lane.table}") for lane in self.lanes]
+        for target, name in targets:
+            context = contextvars.copy_context()
+            thread = threading.Thread(target=context.run, args=(target,), name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> bool:
+        """Let passes in progress finish (up to `grace` seconds), then end; True when every thread ended."""
+        self._stop.set()
+        self.wakeups.interrupt()
+        for lane in self.lanes:
+            lane.signal.set()
+        deadline = time.monotonic() + grace
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        running = [thread.name for thread in self._threads if thread.is_alive()]
+        if running:
+            log.warning("worker: %s still running at stop; cut short", ", ".join(running))
+        self.wakeups.dispose()
+        self._engine.dispose()
+        return not running
+
+    # --- listening ---------------------------------------------------------------------------
+
+    def _listen(self) -> None:
+        pause, away = 1.0, False
         while not self.stopping:
             try:
                 if not self.wakeups.connected:
                     self.wakeups.connect()
                     if away:
                         log.warning("worker: database reachable again; listening for work")
+                    pause, away = 1.0, False
                     for lane in self.lanes:
-                        lane.wake()  # work may have been written while nobody listened
-                self._serve_due()
-                away, pause = False, 1.0
-                if self.stopping:
-                    break
-                for table in self.wakeups.wait(self._seconds_to_next_look()):
+                        lane.reachable()  # work may have been written while nobody listened
+                    with self._count:
+                        self.connections += 1
+                for table in self.wakeups.wait(LISTEN_TIMEOUT_SECONDS):
                     if table in self._by_table:
                         self._by_table[table].wake()
-            except Exception as error:  # the database went away (or worse): listen again after a pause
+            except Exception as error:  # the database went away: listen again after a pause
                 if not away:
                     level = logging.WARNING if is_outage(error) else logging.ERROR
-                    log.log(level, "worker: database connection failed (%s); trying again", type(error).__name__)
+                    log.log(level, "worker: lost the wake-up connection (%s); trying again", type(error).__name__)
                 away = True
                 self.wakeups.close()
                 self.wakeups.pause(pause)
                 pause = min(pause * 2, RECONNECT_MAX_SECONDS)
 
-    def _seconds_to_next_look(self) -> float:
-        return max(0.0, min(lane.next_moment() for lane in self.lanes) - time.monotonic())
+    # --- a lane --------------------------------------------------------------------------------
 
-    def _serve_due(self) -> None:
-        """For each lane whose time has come: ask what is due, and run a pass if anything is."""
-        due: dict[str, float | None] | None = None
-        for lane in self.lanes:
-            if self.stopping:
-                return
+    def _serve(self, lane: Lane) -> None:
+        while not self.stopping:
+            lane.signal.wait(max(0.0, lane.next_moment() - time.monotonic()))
+            lane.signal.clear()
             now = time.monotonic()
-            if now < lane.next_moment():
+            if self.stopping or now < lane.next_moment():
                 continue
-            if due is None:
-                due = seconds_until_due(self.wakeups.connection, datetime.now(UTC))
-                self.looks += 1
-                self._alive()
-            due_in = due[lane.table]
-            if due_in is None or due_in > 0:
-                lane.nothing_due(now, due_in)
-                continue
-            self._pass(lane)
-            due = None  # a pass changes what is due (the case runs deliver their case's notifications)
+            lane.seen, lane.busy = lane.wakes, True
+            try:
+                self._look_and_pass(lane, now)
+            finally:
+                lane.busy = False
 
-    def _pass(self, lane: Lane) -> None:
+    def _look_and_pass(self, lane: Lane, now: float) -> None:
         try:
-            rows = lane.run()
-        except Exception as error:
+            with self._engine.connect() as connection:
+                due = look(connection, lane.table, datetime.now(UTC), most=lane.at_once)
+        except Exception as error:  # the database is away: the listening thread logs it and wakes us after
+            lane.unreachable(now)
+            log.debug("worker: %s look failed (%s)", lane.table, type(error).__name__)
+            return
+        with self._count:
+            self.looks += 1
+        self._alive()
+        if not due.now:
+            lane.nothing_due(now, due.next_in)
+            return
+        rows, errors = self._passes(lane, min(lane.at_once, due.now))
+        if errors:
             lane.failed(time.monotonic())
-            self._log_failure(lane, error)
+            self._log_failure(lane, errors[0])
             return
         if lane.failed_passes:
             log.warning("worker: %s passes work again", lane.table)
         lane.settled(time.monotonic(), rows)
+
+    def _passes(self, lane: Lane, count: int) -> tuple[int, list[Exception]]:
+        """`count` passes side by side (one in this thread); the rows they settled and their errors."""
+        results: list[int | Exception] = []
+
+        def one() -> None:
+            try:
+                results.append(lane.run())
+            except Exception as error:
+                results.append(error)
+
+        others = []
+        for number in range(count - 1):
+            context = contextvars.copy_context()
+            thread = threading.Thread(target=context.run, args=(one,), name=f"workup-worker-{lane.table}-{number}")
+            thread.start()
+            others.append(thread)
+        one()
+        for thread in others:
+            thread.join()
+        errors = [result for result in results if isinstance(result, Exception)]
+        return sum(result for result in results if not isinstance(result, Exception)), errors
 
     def _log_failure(self, lane: Lane, error: Exception) -> None:
         if lane.failed_passes > 1:
