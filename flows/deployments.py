@@ -4,7 +4,8 @@ config/prefect.yaml is a plain Prefect project file and `prefect deploy` registe
 makes sure the work pool exists, runs `prefect --no-prompt deploy --all --prefect-file ...` from the
 code directory (REPO_ROOT, /app in the image), reads the deployment ids back, and then creates or
 updates, by name, the automations of config/prefect-automations.yaml (the file format of
-`prefect automation create --from-file`). Running it twice changes nothing.
+`prefect automation create --from-file`), and deletes the deployments earlier releases had and this
+one retired (flows/retired.py). Running it twice changes nothing.
 
 A dry run checks both files without contacting any API: every deployment has a name, an entrypoint
 that resolves to a Prefect flow and a schedule, and every automation parses as Prefect's model.
@@ -27,6 +28,7 @@ import yaml
 from prefect import Flow
 from prefect.schedules import Cron, Interval, Schedule
 
+from flows.retired import RETIRED_DEPLOYMENTS, retire_deployments
 from tracking.cases.errors import InvalidInput
 from tracking.commands.deploy import PrefectUnavailable
 from tracking.settings import REPO_ROOT
@@ -311,18 +313,21 @@ def deploy_all(
 ) -> dict[str, list[dict]]:
     """Create or update every deployment and automation; dry_run only checks the two files.
 
+    Deployments an earlier release registered and this one retired (flows/retired.py) are deleted.
     Returns {"deployments": [{name, flow, entrypoint, schedule, id}], "automations": [{name, rule,
-    id, change}]}, ids None in a dry run.
+    id, change}], "retired": [{name, id, change}]}, ids and changes None in a dry run.
     """
     plan = planned_deployments(path)
     automations = planned_automations(automations_path)
     ids: dict[str, str] = {}
     applied: dict[str, dict] = {}
+    retired = [{"name": name, "id": None, "change": None} for name in RETIRED_DEPLOYMENTS]
     if not dry_run:
         ensure_work_pool(work_pool)
         run_prefect_deploy(path, work_pool)
         ids = deployment_ids(plan)
         applied = {row["name"]: row for row in apply_automations(automations)}
+        retired = retire_deployments()
     return {
         "deployments": [
             {
@@ -343,4 +348,5 @@ def deploy_all(
             }
             for automation in automations
         ],
+        "retired": retired,
     }

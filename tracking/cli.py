@@ -16,6 +16,7 @@ from tracking.commands.deploy import deploy
 from tracking.commands.operations import alert_app, alerts, reminders, scheduler, serve, sweep
 from tracking.commands.overdue import overdue, show_worklist
 from tracking.commands.screening import screening
+from tracking.commands.worker import worker
 from tracking.logs import install as install_log_scrubber
 from tracking.pathway.definition import PathwayInvalid
 from tracking.pathway.source import PathwayFileError
@@ -51,6 +52,7 @@ app.add_typer(alert_app, name="alert")
 app.add_typer(outbox.app, name="outbox")
 app.add_typer(hl7_commands.app, name="hl7")
 app.command("scheduler")(scheduler)
+app.command("worker")(worker)
 app.command("serve")(serve)
 
 

@@ -94,11 +94,11 @@ def reminders_without_prefect() -> dict:
         return run_reminders(session, datetime.now(UTC)).as_dict()
 
 
-def delivery_without_prefect() -> None:
+def delivery_without_prefect(limit: int = 500) -> dict:
     from tracking.db import get_engine
     from tracking.notify.delivery import deliver_due
 
-    deliver_due(get_engine(), datetime.now(UTC))
+    return deliver_due(get_engine(), datetime.now(UTC), limit=limit).as_dict()
 
 
 def _prefect_api_url() -> str | None:
@@ -146,22 +146,21 @@ def prefect_probe() -> str | None:
     return None if response.status_code < 500 else f"HTTP {response.status_code}"
 
 
-def run_with_fallback(job: Job) -> None:
-    """Run the job's flow; if it has `without_prefect` and Prefect is unreachable, run that instead."""
+def run_with_fallback(job: Job) -> object:
+    """Run the job's flow; if it has `without_prefect` and Prefect is unreachable, run that instead.
+    Returns what the one that ran returned (the same report either way)."""
     if job.without_prefect is None:
-        job.run()
-        return
+        return job.run()
     problem = prefect_probe()  # a hung API would otherwise hold the job through the client's retries
     if problem is None:
         try:
-            job.run()
-            return
+            return job.run()
         except Exception as error:
             problem = prefect_unreachable(error)
             if problem is None:
                 raise
     log.warning("Prefect API unreachable (%s); %s runs without Prefect", problem, job.name)
-    job.without_prefect()
+    return job.without_prefect()
 
 
 class _DaemonThreadExecutor(BaseExecutor):

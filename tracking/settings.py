@@ -124,6 +124,8 @@ class Settings(BaseSettings):
     reminders_every_seconds: int = Field(default=900, ge=1, validation_alias="WORKUP_REMINDERS_EVERY_SECONDS")
     delivery_every_seconds: int = Field(default=60, ge=1, validation_alias="WORKUP_DELIVERY_EVERY_SECONDS")
     case_runs_every_seconds: int = Field(default=15, ge=1, validation_alias="WORKUP_CASE_RUNS_EVERY_SECONDS")
+    # `workup worker`: claimer passes side by side when that many cases are due (each case its own flow run).
+    case_runs_at_once: int = Field(default=4, ge=1, le=32, validation_alias="WORKUP_CASE_RUNS_AT_ONCE")
     misfire_grace_seconds: int = Field(default=60, ge=1, validation_alias="WORKUP_MISFIRE_GRACE_SECONDS")
 
     # HL7 v2 from the RIS (tracking/hl7): the MLLP listener `workup serve` starts when a port is set,

@@ -1,5 +1,6 @@
-"""`deploy_all()` registers the four scheduled deployments (through Prefect's own `prefect deploy`) and
-the crash-detection automation on a real Prefect API (the test harness), idempotently."""
+"""`deploy_all()` registers the two scheduled deployments (through Prefect's own `prefect deploy`) and
+the crash-detection automation on a real Prefect API (the test harness), idempotently, and deletes
+the case-run and delivery deployments an earlier release registered (`workup worker` runs those)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,16 @@ import subprocess
 from datetime import timedelta
 
 import pytest
+import yaml
 
-from flows.deployments import AUTOMATIONS_FILE, deploy_all, planned_automations, planned_deployments
+from flows.deployments import (
+    AUTOMATIONS_FILE,
+    PREFECT_FILE,
+    deploy_all,
+    planned_automations,
+    planned_deployments,
+    run_prefect_deploy,
+)
 from tracking.cases.errors import InvalidInput
 from tracking.commands.deploy import PrefectUnavailable
 from tracking.settings import REPO_ROOT
@@ -17,18 +26,14 @@ from tracking.settings import REPO_ROOT
 EXPECTED = {
     "sweep-overdue-steps": ("sweep_overdue_steps", "flows/sweep.py:sweep_overdue_steps", timedelta(seconds=300)),
     "send-reminders": ("send_reminders", "flows/reminders.py:send_reminders", "*/15 * * * *"),
-    "deliver-notifications": (
-        "deliver_notifications",
-        "flows/delivery.py:deliver_notifications",
-        timedelta(seconds=60),
-    ),
-    "run-pending-case-runs": ("run_pending_case_runs", "flows/workup.py:run_pending_case_runs", timedelta(seconds=15)),
 }
 SCHEDULE_TEXT = {
     "sweep-overdue-steps": "every 300s (UTC)",
     "send-reminders": "cron */15 * * * * (UTC)",
-    "deliver-notifications": "every 60s (UTC)",
-    "run-pending-case-runs": "every 15s (UTC)",
+}
+RETIRED = {
+    "deliver-notifications": "flows/delivery.py:deliver_notifications",
+    "run-pending-case-runs": "flows/workup.py:run_pending_case_runs",
 }
 CRASH_AUTOMATION = "crash-flow-runs-without-heartbeat"
 CRASH_RULE = "no prefect.flow-run.* within 90s after prefect.flow-run.heartbeat -> change-flow-run-state CRASHED"
@@ -108,6 +113,42 @@ def test_deploy_all_registers_the_deployments_and_the_crash_automation_once(pref
     assert [str(found.id) for found in read_automations(CRASH_AUTOMATION)] == [automation_row["id"]]
 
 
+def earlier_release_project(tmp_path):
+    """config/prefect.yaml as releases before `workup worker` had it: case runs and delivery deployed too."""
+    project = yaml.safe_load(PREFECT_FILE.read_text(encoding="utf-8"))
+    pool = project["deployments"][0]["work_pool"]
+    for name, entrypoint in RETIRED.items():
+        project["deployments"].append({"name": name, "entrypoint": entrypoint, "tags": ["workup", "scheduled"],
+                                       "work_pool": pool, "schedules": [{"interval": 15, "timezone": "UTC"}]})  # fmt: skip
+    path = tmp_path / "prefect.yaml"
+    path.write_text(yaml.safe_dump(project, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def registered_names() -> set[str]:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return {deployment.name for deployment in client.read_deployments()}
+
+
+def test_an_upgrade_deletes_the_case_run_and_delivery_deployments_of_an_earlier_release(prefect_harness, tmp_path):
+    run_prefect_deploy(earlier_release_project(tmp_path), "workup")
+    assert set(RETIRED) <= registered_names()  # as an earlier release left them, their schedules on
+
+    result = deploy_all()
+    assert [(row["name"], row["change"]) for row in result["retired"]] == [
+        ("run_pending_case_runs/run-pending-case-runs", "deleted"),
+        ("deliver_notifications/deliver-notifications", "deleted"),
+    ]
+    assert all(row["id"] for row in result["retired"])
+    assert registered_names() & set(RETIRED) == set()
+    assert_registered(read_back())
+
+    again = deploy_all()  # nothing left to delete
+    assert [row["change"] for row in again["retired"]] == ["not registered", "not registered"]
+
+
 def test_deploy_all_to_another_work_pool_creates_it_and_moves_the_deployments(prefect_harness):
     try:
         rows = deploy_all(work_pool="workup-other")
@@ -148,6 +189,10 @@ def test_dry_run_contacts_nothing_and_returns_the_plan(monkeypatch):
         for name, (flow, entrypoint, _) in EXPECTED.items()
     ]
     assert result["automations"] == [{"name": CRASH_AUTOMATION, "rule": CRASH_RULE, "id": None, "change": None}]
+    assert result["retired"] == [
+        {"name": "run_pending_case_runs/run-pending-case-runs", "id": None, "change": None},
+        {"name": "deliver_notifications/deliver-notifications", "id": None, "change": None},
+    ]
 
 
 def test_cli_deploy_dry_run_prints_the_plan_as_json(capsys):

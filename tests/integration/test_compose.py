@@ -382,8 +382,8 @@ def test_the_prefect_server_requires_basic_auth_and_every_client_sends_it():
     assert server_auth.startswith("${PREFECT_API_AUTH_STRING:?"), server_auth
     clients = [name for name, service in services().items() if "PREFECT_API_URL" in environment(service)]
     talks_to_prefect = {name for name, argv in all_commands("prefect") if argv[1:2] != ["server"]}
-    talks_to_prefect |= {name for name, argv in all_commands("workup") if argv[1:2] == ["deploy"]}
-    assert talks_to_prefect == {"worker"}
+    talks_to_prefect |= {name for name, argv in all_commands("workup") if argv[1:2] in (["deploy"], ["worker"])}
+    assert talks_to_prefect == {"worker", "runner"}
     assert talks_to_prefect <= set(clients), "a service that uses the Prefect API has no PREFECT_API_URL"
     for name in clients:
         env = environment(services()[name])
@@ -429,7 +429,7 @@ def test_compose_runs_the_expected_workup_commands():
         (name, " ".join(word for word in argv[1:3] if not word.startswith("-")))
         for name, argv in all_commands("workup")
     }
-    assert found == {("migrate", "db upgrade"), ("worker", "deploy"), ("web", "serve")}
+    assert found == {("migrate", "db upgrade"), ("worker", "deploy"), ("runner", "worker"), ("web", "serve")}
 
 
 @pytest.mark.parametrize(
@@ -497,7 +497,7 @@ def test_every_prefect_command_exists_with_its_options(service, argv):
 
 
 def test_expected_services():
-    assert set(services()) == {"postgres", "migrate", "prefect-server", "worker", "web"}
+    assert set(services()) == {"postgres", "migrate", "prefect-server", "worker", "runner", "web"}
 
 
 @pytest.mark.parametrize("name", sorted(set(raw_services()) - ONE_SHOTS))
@@ -534,7 +534,7 @@ def test_every_workup_variable_is_a_setting_the_code_reads(name):
     Settings(_env_file=None, **ours)
 
 
-@pytest.mark.parametrize("name", ["worker", "web"])
+@pytest.mark.parametrize("name", ["worker", "runner", "web"])
 def test_mail_and_recipient_settings_reach_the_services_that_send(name):
     env = environment(services()[name])
     assert set(env) >= NOTIFICATION_SETTINGS, f"{name} lacks {sorted(NOTIFICATION_SETTINGS - set(env))}"
@@ -552,7 +552,7 @@ def test_mail_and_recipient_settings_reach_the_services_that_send(name):
 def test_app_services_share_the_database_and_web_leaves_scheduling_to_prefect():
     password = FILLED_ENV["POSTGRES_PASSWORD"]
     database = f"postgresql+psycopg://workup:{password}@postgres:5432/workup"
-    for name in ("migrate", "worker", "web"):
+    for name in ("migrate", "worker", "runner", "web"):
         assert environment(services()[name]).get("DATABASE_URL") == database, name
     assert environment(services()["postgres"])["POSTGRES_PASSWORD"] == password
     web = Settings(
@@ -594,15 +594,16 @@ def test_depends_on_references_existing_services_without_cycles():
             del remaining[name]
 
 
-def test_migrate_is_a_one_shot_that_web_and_worker_wait_for():
+def test_migrate_is_a_one_shot_that_web_worker_and_runner_wait_for():
     migrate = services()["migrate"]
     assert as_argv(migrate["command"]) == ["workup", "db", "upgrade"]
     assert str(migrate.get("restart")) == "no"
     assert "healthcheck" not in migrate, "a one-shot has no healthcheck: the others wait for its exit code"
     assert depends_on(migrate) == {"postgres": "service_healthy"}
-    for name in ("web", "worker"):
+    for name in ("web", "worker", "runner"):
         assert depends_on(services()[name]).get("migrate") == "service_completed_successfully", name
-    assert depends_on(services()["worker"]).get("prefect-server") == "service_healthy"
+    for name in ("worker", "runner"):
+        assert depends_on(services()[name]).get("prefect-server") == "service_healthy", name
 
 
 def test_worker_deploys_then_polls_the_workup_pool_with_a_limit_and_time_to_stop():
@@ -617,6 +618,25 @@ def test_worker_deploys_then_polls_the_workup_pool_with_a_limit_and_time_to_stop
     assert seconds(worker["stop_grace_period"]) > WORKER_IGNORES_SIGTERM_SECONDS + 10
     assert worker.get("init") is True, "an init process reaps the flow-run processes and forwards signals"
     assert int(environment(worker)["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"]) >= 30  # Prefect's minimum
+
+
+def test_the_runner_serves_case_runs_and_delivery_in_one_process_with_time_to_finish_a_pass():
+    from tracking.worker.loop import STOP_GRACE_SECONDS
+
+    runner = services()["runner"]
+    (command,) = commands_of(runner)[:1]
+    assert command[:2] == ["workup", "worker"]
+    assert runner.get("init") is True, "an init process passes SIGTERM on to the worker"
+    assert seconds(runner["stop_grace_period"]) > STOP_GRACE_SECONDS + 10, "the pass in progress may finish"
+    assert (
+        environment(runner)["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"]
+        == environment(services()["worker"])["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"]
+    )
+    # The healthcheck reads the age of the file the worker touches each time it looks for work.
+    alive = command[command.index("--alive-file") + 1]
+    health = commands_of(runner)[1]
+    assert health[:2] == ["python", "-c"] and repr(alive) in health[2], health
+    assert "Settings" not in health[2] and "import tracking" not in health[2], "a bare interpreter: cheap every 30 s"
 
 
 def test_dockerfile_builds_a_non_root_image_with_the_code_in_app():
@@ -642,9 +662,7 @@ def test_dockerfile_builds_a_non_root_image_with_the_code_in_app():
 EXPECTED_DEPLOYMENTS = {
     "sweep-overdue-steps": ("flows/sweep.py:sweep_overdue_steps", {"interval": 300}),
     "send-reminders": ("flows/reminders.py:send_reminders", {"cron": "*/15 * * * *"}),
-    "deliver-notifications": ("flows/delivery.py:deliver_notifications", {"interval": 60}),
-    "run-pending-case-runs": ("flows/workup.py:run_pending_case_runs", {"interval": 15}),
-}
+}  # case runs and delivery: the runner (`workup worker`), not deployments
 
 
 @cache
@@ -678,6 +696,7 @@ def test_flow_runs_send_heartbeats_often_enough_for_the_crash_automation():
     from flows.deployments import planned_automations
 
     worker_frequency = int(environment(services()["worker"])["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"])
+    assert int(environment(services()["runner"])["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"]) == worker_frequency
     for deployment in prefect_project()["deployments"]:
         job_env = deployment["work_pool"]["job_variables"]["env"]
         assert int(job_env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"]) == worker_frequency, deployment["name"]

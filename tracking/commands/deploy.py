@@ -16,7 +16,8 @@ def deploy(
     as_json: bool = typer.Option(False, "--json", help="JSON for scripts"),
 ) -> None:
     """Create or update the Prefect deployments of config/prefect.yaml (with `prefect deploy`) and the
-    automations of config/prefect-automations.yaml (runs whose heartbeats stop are marked Crashed)."""
+    automations of config/prefect-automations.yaml (runs whose heartbeats stop are marked Crashed);
+    delete the deployments of case runs and delivery an earlier release registered (`workup worker`)."""
     import httpx
     from prefect.exceptions import PrefectHTTPStatusError
     from prefect.settings import PREFECT_API_URL
@@ -48,3 +49,7 @@ def deploy(
     for row in result["automations"]:
         automations.add_row(row["name"], row["rule"], row["id"] or "-", row["change"] or "-")
     console.print(automations)
+    retired = table(f"Retired deployments (run by `workup worker` now){suffix}", ["Deployment", "Id", "Change"])
+    for row in result["retired"]:
+        retired.add_row(row["name"], row["id"] or "-", row["change"] or "-")
+    console.print(retired)
