@@ -100,4 +100,10 @@ class Alert(SQLModel, table=True):
             unique=True,
             postgresql_where=text("kind = 'case_stalled' AND status <> 'resolved'"),
         ),
+        # The unsent-letter check's unresolved alerts, without reading every unresolved alert (0017).
+        Index(
+            "ix_alerts_letter_unsent",
+            "letter_id",
+            postgresql_where=text("kind = 'letter_unsent' AND status <> 'resolved'"),
+        ),
     )
