@@ -14,8 +14,10 @@ Reviewed by hand.
   query is the same without it, only slower at a large population. The downgrade drops the index and
   leaves the extension (another schema object may use it).
 - The worklist's step filter: open steps by kind (ix_steps_open_kind).
-- The sweep's unsent-letter check resolved its alerts by scanning every unresolved alert (140 ms at
-  500k overdue alerts): its unresolved `letter_unsent` alerts get their own index.
+- Two reads scanned every unresolved alert (500k overdue alerts at 1M cases): the sweep's unsent-letter
+  check (140 ms a sweep) and the worklist page's panels of stuck work and stalled cases (120 ms a
+  view). The unresolved `letter_unsent` alerts, and the unresolved alerts about a case (every kind
+  but `overdue_step`) by age, get their own small indexes.
 
 Each CREATE INDEX locks its table against writes while it builds (a few seconds at 1M cases).
 
@@ -60,6 +62,12 @@ PLAIN_INDEXES = [
     ),
     ("ix_steps_open_kind", "steps", ["kind", "case_id"], "status IN ('pending', 'scheduled')"),
     ("ix_alerts_letter_unsent", "alerts", ["letter_id"], "kind = 'letter_unsent' AND status <> 'resolved'"),
+    (
+        "ix_alerts_unresolved_case_alerts",
+        "alerts",
+        ["raised_at", "id"],
+        "status <> 'resolved' AND kind <> 'overdue_step'",
+    ),
 ]
 
 
