@@ -44,11 +44,13 @@ test: $(STAMP) chromium pango
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest ran no tests" >&2; exit 1; fi; exit $$status
 
-## bench: 100k open cases / 1M steps, benchmarks (a)-(e), written to bench/RESULTS.md (about 10 minutes)
+## bench: 100k then 1M open cases (1M, 10M steps), benchmarks (a)-(f) at each, written to bench/RESULTS.md
+##        and bench/results.json (about 25 minutes; loading 1M cases with COPY takes about 5)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
-## bench-worklist: the patient worklist at 100k cases, each filter a navigator uses, p50/p95 (about 2 minutes)
+## bench-worklist: the patient worklist at 100k cases, each filter a navigator uses, p50/p95 (about 2 minutes;
+##                 `python -m bench.worklist --cases N` for another size)
 bench-worklist: $(STAMP)
 	$(BIN)/python -m bench.worklist
 

@@ -68,3 +68,26 @@ def through_http(base_url: str, token: str, case_ids: list[int], concurrency: in
         return response.status_code == 201
 
     return timed_calls(call, len(case_ids), concurrency)
+
+
+def _captured(url: str, case_ids: list[int]) -> list:
+    """The statements record_event sends for one event on each case (each captured, then rolled back)."""
+    from bench import bare
+
+    engine = create_engine(url, pool_size=2)
+
+    def one(index: int):
+        return lambda session: record_event(session, case_ids[index], "magnification_result", READS[index % 2],
+                                            actor="bench", now=datetime.now(UTC))  # fmt: skip
+
+    batches = [bare.capture(engine, one(index)) for index in range(len(case_ids))]
+    engine.dispose()
+    return batches
+
+
+def bare_sql(url: str, case_ids: list[int], concurrency: int = 1) -> Latencies:
+    """The floor of (b): the same statements record_event sends, each event's in its own committed
+    transaction, replayed on plain psycopg connections (no ORM, no pathway engine, no HTTP)."""
+    from bench import bare
+
+    return bare.replay(url, _captured(url, case_ids), commit=True, concurrency=concurrency)

@@ -1,9 +1,12 @@
-"""`make bench`: build the population, run benchmarks (a)-(e), write bench/RESULTS.md.
+"""`make bench`: at each population size, build it, run benchmarks (a)-(f), then write bench/RESULTS.md
+and bench/results.json (bench/report.py).
 
-    python -m bench.run [--cases 100000] [--server-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+    python -m bench.run [--sizes 100000,1000000] [--server-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
-A fresh database `workup_bench_<pid>` is created on the server (default: WORKUP_BENCH_SERVER_URL, then the
-machine's 127.0.0.1:5432, then the embedded server), migrated, loaded with COPY, measured and dropped.
+For each size a fresh database `workup_bench_<id>` is created on the server (default:
+WORKUP_BENCH_SERVER_URL, then the machine's 127.0.0.1:5432, then the embedded server), migrated,
+loaded with COPY (10 steps a case, 5% of steps overdue), measured and dropped. Both sizes take about
+25 minutes on the 2-core machine, most of it loading 1M cases and 10M steps.
 """
 
 from __future__ import annotations
@@ -12,26 +15,26 @@ import argparse
 import os
 import platform
 import sys
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlmodel import Session
 
-from bench import generate, naive, record, sweep, web
+from bench import generate, naive, record, report, sweep, web, worklist
+from bench.latency import Latencies
 from bench.server import Serve
 
-RESULTS = Path(__file__).parent / "RESULTS.md"
-ANALYSIS_FILE = Path(__file__).parent / "analysis.md"
-ANALYSIS = ["", *ANALYSIS_FILE.read_text().splitlines()] if ANALYSIS_FILE.exists() else []
-TARGETS = {
-    "sweep_first": 0.5,
-    "sweep_again": 0.2,
-    "sweep_ratio": 3.0,
-    "event_p95_ms": 50.0,
-    "http_events_per_s": 200.0,
-    "worklist_p95_ms": 150.0,
-}
+SIZES = (100_000, 1_000_000)
+# Events recorded at each size, one per case with open magnification views: through the service, its
+# bare-SQL floor on one and on two connections, then over HTTP per (workers, clients); the "warm" ones
+# are recorded untimed first (the first events load the pathways; each worker's first requests, the app).
+EVENTS: dict[Any, int] = {"warm service": 8, "service": 300, "floor": 300, "floor x2": 600, "warm 1": 16,
+                          (1, 1): 300, (1, 8): 800, (1, 32): 1600, "warm 2": 32, (2, 8): 800, (2, 32): 1600}  # fmt: skip
+PAGE_CALLS = 200
+FILTER_CALLS = 20
 
 
 def machine() -> str:
@@ -60,40 +63,67 @@ def verdict(value: float, target: float, lower_is_better: bool = True) -> str:
     return "meets" if met else "MISSES"
 
 
+def latencies(result: Latencies) -> dict[str, float | int]:
+    """A timing as the report keeps it."""
+    return {"n": len(result.seconds), "p50_ms": round(result.p50, 2), "p95_ms": round(result.p95, 2),
+            "per_s": round(result.per_second, 1), "errors": result.errors}  # fmt: skip
+
+
+def load_average() -> list[float]:
+    return [round(value, 2) for value in os.getloadavg()]
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--cases", type=int, default=100_000)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default=",".join(str(size) for size in SIZES), help="open cases, comma-separated")
     parser.add_argument("--server-url", default=None)
-    parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
     args = parser.parse_args(argv)
     from tests.conftest import create_database, drop_database
 
+    sizes = [int(size.replace("_", "")) for size in args.sizes.split(",") if size.strip()]
     server = server_url(args.server_url)
-    url = create_database(server, prefix="workup_bench")
-    print(f"bench database: {url.rsplit('/', 1)[-1]}", flush=True)
-    try:
-        return _run(url, args.cases)
-    finally:
-        if not args.keep:
-            drop_database(server, url)
+    figures: dict[str, Any] = {
+        "run_at": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "machine": machine(),
+        "command": f"python -m bench.run --sizes {','.join(str(size) for size in sizes)}",
+        "sizes": {},
+    }
+    for cases in sizes:
+        url = create_database(server, prefix="workup_bench")
+        print(f"bench database for {cases:,} cases: {url.rsplit('/', 1)[-1]}", flush=True)
+        try:
+            figures["sizes"][str(cases)] = measure(url, cases)
+        finally:
+            if not args.keep:
+                drop_database(server, url)
+        figures["postgres"] = figures["sizes"][str(cases)].pop("postgres")
+    report.write(figures)
+    print(f"wrote {report.RESULTS} and {report.JSON}")
+    return 0
 
 
-def _run(url: str, cases: int) -> int:
+def measure(url: str, cases: int) -> dict[str, Any]:
+    """Every figure at one population size, as a JSON-able dict (bench/report.py reads it)."""
     from tests.conftest import migrate
 
+    found: dict[str, Any] = {"load_average_before": load_average()}
     os.environ["DATABASE_URL"] = url
     migrate(url)
     loaded = generate.generate(url, cases)
     print(f"generated: {loaded}", flush=True)
+    found["population"] = asdict(loaded)
     engine = create_engine(url)
     with engine.connect() as connection:
-        pg_version = connection.execute(text("SHOW server_version")).scalar_one()
+        found["postgres"] = connection.execute(text("SHOW server_version")).scalar_one()
 
-    a = sweep.measure(url)
-    print(f"(a) {a}", flush=True)
+    times = sweep.measure(url)
+    print(f"(a) {times}", flush=True)
+    found["sweep"] = asdict(times) | {"no_change_median": times.no_change_median}
+
     naive_seconds, sample, open_cases = naive.run(url)
-    naive_total = naive_seconds / sample * open_cases
-    print(f"(d) {sample} flow runs in {naive_seconds:.1f} s -> {naive_total:.0f} s for {open_cases}", flush=True)
+    found["naive"] = {"sample": sample, "seconds": naive_seconds, "open_cases": open_cases}
+    print(f"(d) {sample} flow runs in {naive_seconds:.1f} s", flush=True)
 
     from tracking.users.service import create_api_token, create_user
 
@@ -102,113 +132,53 @@ def _run(url: str, cases: int) -> int:
                     actor="bench", now=datetime.now(UTC))  # fmt: skip
         token = create_api_token(session, "bench-nav", name="bench", actor="bench", now=datetime.now(UTC))
         session.commit()
-    wanted = {"service": 300, (1, 1): 300, (1, 8): 800, (1, 32): 1600, (2, 8): 800, (2, 32): 1600}
-    candidates = record.cases_awaiting_magnification(url, sum(wanted.values()))
-    scale = min(1.0, len(candidates) / sum(wanted.values()))  # small populations: fewer events each
-    counts = {key: max(8, int(value * scale)) for key, value in wanted.items()}
-    service = record.through_service(url, candidates[: counts["service"]])
-    print(f"(b) service: {service.summary()}", flush=True)
+    candidates = record.cases_awaiting_magnification(url, sum(EVENTS.values()))
+    scale = min(1.0, len(candidates) / sum(EVENTS.values()))  # small populations: fewer events each
+    counts = {key: max(8, int(value * scale)) for key, value in EVENTS.items()}
+    batches, offset = {}, 0
+    for key, count in counts.items():
+        batches[key], offset = candidates[offset : offset + count], offset + count
+    record.through_service(url, batches["warm service"])  # untimed: the first events load the pathways
+    service = record.through_service(url, batches["service"])
+    floor = record.bare_sql(url, batches["floor"])
+    floor_parallel = record.bare_sql(url, batches["floor x2"], concurrency=2)
+    print(f"(b) service: {service.summary()}\n(b) bare SQL: {floor.summary()}\n(b) bare SQL x2: "
+          f"{floor_parallel.summary()}", flush=True)  # fmt: skip
+    found["events"] = {"service": latencies(service), "floor": latencies(floor), "floor_2_connections":
+                       latencies(floor_parallel), "http": []}  # fmt: skip
 
-    offset = counts["service"]
-    http = {}
     for workers in (1, 2):
         serve = Serve(url, workers=workers)
         try:
+            record.through_http(serve.url, token, batches[f"warm {workers}"], 2 * workers)
             if workers == 1:  # the default `workup serve`: latency of pages and API, and its memory
-                worklist = web.worklist_page(web.signed_in(serve.url, "bench-nav", "bench-password"), 200)
-                overdue = web.overdue_api(serve.url, token, 200)
-                print(f"(c) worklist: {worklist.summary()}\n(c) overdue API: {overdue.summary()}", flush=True)
+                page = web.worklist_page(web.signed_in(serve.url, "bench-nav", "bench-password"), PAGE_CALLS)
+                overdue = web.overdue_api(serve.url, token, PAGE_CALLS)
+                page_floor = web.worklist_bare_sql(url, PAGE_CALLS)
+                print(f"(c) worklist: {page.summary()}\n(c) its bare SQL: {page_floor.summary()}\n"
+                      f"(c) overdue API: {overdue.summary()}", flush=True)  # fmt: skip
+                found["pages"] = {"worklist": latencies(page), "worklist_floor": latencies(page_floor),
+                                  "overdue_api": latencies(overdue)}  # fmt: skip
                 memory_before = serve.peak_memory_mb()
             for key in [key for key in counts if isinstance(key, tuple) and key[0] == workers]:
-                batch = candidates[offset : offset + counts[key]]
-                http[key] = record.through_http(serve.url, token, batch, key[1])
-                offset += counts[key]
-                print(f"(b) http workers={workers} x{key[1]}: {http[key].summary()}", flush=True)
+                result = record.through_http(serve.url, token, batches[key], key[1])
+                print(f"(b) http workers={workers} x{key[1]}: {result.summary()}", flush=True)
+                found["events"]["http"].append({"workers": workers, "clients": key[1]} | latencies(result))
             if workers == 1:
-                memory_peak = serve.peak_memory_mb()
+                found["memory"] = {
+                    "after_pages_mib": round(memory_before),
+                    "after_events_mib": round(serve.peak_memory_mb()),
+                }
         finally:
             serve.stop()
+
+    found["worklist_filters"] = []
+    for name, result in worklist.measure(url, FILTER_CALLS):
+        print(f"(f) {name:42s} {result.summary()}", flush=True)
+        found["worklist_filters"].append({"filter": name} | latencies(result))
     engine.dispose()
-    write_results(loaded, pg_version, a, naive_seconds, sample, open_cases, service, http, worklist, overdue,
-                  memory_before, memory_peak)  # fmt: skip
-    print(f"wrote {RESULTS}")
-    return 0
-
-
-def write_results(loaded, pg_version, a, naive_seconds, sample, open_cases, service, http, worklist, overdue,
-                  memory_before, memory_peak) -> None:  # fmt: skip
-    ratio_first = a.sweep_first / a.floor_first
-    ratio_again = a.sweep_again / a.floor_again
-    naive_total = naive_seconds / sample * open_cases
-    best_http = max(result.per_second for result in http.values())
-    lines = [
-        "# Benchmark results",
-        "",
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; PostgreSQL {pg_version}.",
-        "Reproduce: `make bench` (or `.venv/bin/python -m bench.run --cases 100000`). Every figure below is",
-        "from that one run; timings are wall-clock on a 2-core machine shared by client, server and database.",
-        "",
-        "## Population",
-        "",
-        f"{loaded.cases:,} open cases, {loaded.steps:,} steps ({loaded.open_steps:,} open, {loaded.overdue_steps:,} "
-        f"overdue = {loaded.overdue_steps / loaded.steps:.1%} of all steps), {loaded.prior_film_requests:,} prior-film "
-        f"requests, 50 facilities; loaded with COPY in {loaded.seconds:.1f} s.",
-        "",
-        "## (a) Overdue sweep against the bare-SQL floor",
-        "",
-        "| | sweep | floor (bare SQL) | ratio | target | |",
-        "|---|---|---|---|---|---|",
-        f"| first run ({a.raised:,} alerts raised) | {a.sweep_first:.3f} s | {a.floor_first:.3f} s | {ratio_first:.2f}x "
-        f"| ≤ {TARGETS['sweep_first']} s, ≤ 3x | {verdict(a.sweep_first, TARGETS['sweep_first'])} |",
-        f"| second run, no changes | {a.sweep_again:.3f} s | {a.floor_again:.3f} s | {ratio_again:.2f}x "
-        f"| ≤ {TARGETS['sweep_again']} s, ≤ 3x | {verdict(a.sweep_again, TARGETS['sweep_again'])} |",
-        f"| later runs, no changes (best of runs 3-5) | {a.sweep_steady:.3f} s | {a.floor_again:.3f} s | "
-        f"{a.sweep_steady / a.floor_again:.2f}x | ≤ {TARGETS['sweep_again']} s, ≤ 3x | "
-        f"{verdict(a.sweep_steady, TARGETS['sweep_again'])} |",
-        "",
-        f"Per 100k open steps: {a.sweep_first / a.open_steps * 100_000:.3f} s first run, "
-        f"{a.sweep_again / a.open_steps * 100_000:.3f} s with no changes.",
-        "",
-        "## (b) Event recording",
-        "",
-        "| path | clients | events | events/s | p50 | p95 | errors |",
-        "|---|---|---|---|---|---|---|",
-        f"| service (`record_event`, own transaction each) | 1 | {len(service.seconds)} | {service.per_second:.0f} "
-        f"| {service.p50:.1f} ms | {service.p95:.1f} ms | {service.errors} |",
-        *[
-            f"| HTTP `POST /api/cases/{{id}}/events`, `workup serve --workers {workers}` | {clients} | "
-            f"{len(result.seconds)} | {result.per_second:.0f} | {result.p50:.1f} ms | {result.p95:.1f} ms | {result.errors} |"
-            for (workers, clients), result in http.items()
-        ],
-        "",
-        f"Targets: p95 < {TARGETS['event_p95_ms']:.0f} ms (service: {verdict(service.p95, TARGETS['event_p95_ms'])}); "
-        f"HTTP ≥ {TARGETS['http_events_per_s']:.0f} events/s (best {best_http:.0f}/s: "
-        f"{verdict(best_http, TARGETS['http_events_per_s'], lower_is_better=False)}).",
-        "",
-        "## (c) Pages and API at full size",
-        "",
-        "| request | n | p50 | p95 | target |",
-        "|---|---|---|---|---|",
-        f"| `GET /worklist` (navigator, first page of 50) | {len(worklist.seconds)} | {worklist.p50:.1f} ms | "
-        f"{worklist.p95:.1f} ms | p95 < {TARGETS['worklist_p95_ms']:.0f} ms: {verdict(worklist.p95, TARGETS['worklist_p95_ms'])} |",
-        f"| `GET /api/overdue` (500 rows) | {len(overdue.seconds)} | {overdue.p50:.1f} ms | {overdue.p95:.1f} ms | |",
-        "",
-        "## (d) The naive design: one Prefect flow run per open case",
-        "",
-        f"{sample} flow runs (each checks one case and inserts its alerts) took {naive_seconds:.1f} s under Prefect's",
-        f"test harness with the heartbeat off: {naive_seconds / sample * 1000:.0f} ms a case. Extrapolated to "
-        f"{open_cases:,} open cases: {naive_total:,.0f} s ({naive_total / 60:.0f} min) per sweep, "
-        f"{naive_total / a.sweep_first:,.0f}x the set-based first run and {naive_total / a.sweep_again:,.0f}x a run "
-        "with no changes.",
-        "",
-        "## (e) Peak memory of `workup serve` under (b)",
-        "",
-        f"Resident high-water mark of the default single-process `workup serve`: {memory_before:.0f} MiB after (c), "
-        f"{memory_peak:.0f} MiB after the HTTP event load at 1, 8 and 32 clients.",
-        "",
-        *ANALYSIS,
-    ]
-    RESULTS.write_text("\n".join(lines))
+    found["load_average_after"] = load_average()
+    return found
 
 
 if __name__ == "__main__":

@@ -18,14 +18,14 @@ from sqlmodel import Session
 
 from bench import generate
 from bench.latency import Latencies, timed_calls
-from bench.run import server_url
 
 COMBINATIONS = {
     "needs action (default)": {},
     "all open cases": {"needs_action": False},
     "all open cases, page 100": {"needs_action": False, "_page": 100},
     "search by MRN": {"search": "MRN"},
-    "search by name part": {"search": "ynth"},
+    "search by name part (a few patients)": {"search": "Patient4242"},
+    "search by name part (every patient)": {"search": "ynth"},
     "overdue 8-30 days": {"lateness": "overdue_8_30"},
     "BI-RADS 4-5": {"birads": ("4A", "4B", "4C", "5")},
     "step + lateness + BI-RADS": {"step_kind": "magnification_views", "lateness": "overdue", "birads": ("0",)},
@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server-url", default=None)
     parser.add_argument("--calls", type=int, default=30)
     args = parser.parse_args(argv)
+    from bench.run import server_url
     from tests.conftest import create_database, drop_database, migrate
 
     server = server_url(args.server_url)

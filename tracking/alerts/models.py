@@ -100,4 +100,17 @@ class Alert(SQLModel, table=True):
             unique=True,
             postgresql_where=text("kind = 'case_stalled' AND status <> 'resolved'"),
         ),
+        # Without reading every unresolved overdue alert (0017): the unsent-letter check's unresolved
+        # alerts, and the worklist's panels of unresolved case alerts (stuck work, stalled cases), oldest first.
+        Index(
+            "ix_alerts_letter_unsent",
+            "letter_id",
+            postgresql_where=text("kind = 'letter_unsent' AND status <> 'resolved'"),
+        ),
+        Index(
+            "ix_alerts_unresolved_case_alerts",
+            "raised_at",
+            "id",
+            postgresql_where=text("status <> 'resolved' AND kind <> 'overdue_step'"),
+        ),
     )

@@ -108,6 +108,20 @@ class Case(SQLModel, table=True):
         CheckConstraint("(status = 'closed') = (closed_at IS NOT NULL)", name="closed_at_iff_closed"),
         CheckConstraint("version >= 1", name="version_positive"),
         Index("ix_cases_status", "status"),
+        # The patient worklist's buckets (tracking/cases/patient_worklist.py); three more, on
+        # expressions, are in migration 0017 only.
+        Index(
+            "ix_cases_worklist_task_due",
+            "next_task_due_at",
+            postgresql_where=text("status IN ('open', 'lost_to_follow_up') AND next_task_due_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_cases_worklist_nothing_due",
+            "id",
+            postgresql_where=text(
+                "status IN ('open', 'lost_to_follow_up') AND next_step_due_at IS NULL AND next_task_due_at IS NULL"
+            ),
+        ),
     )
 
 
@@ -172,6 +186,7 @@ class Step(SQLModel, table=True):
         ),
         Index("ix_steps_handed_off_due", "due_at", postgresql_where=text("status = 'handed_off'")),
         Index("ix_steps_accession_number", "accession_number", postgresql_where=text("accession_number IS NOT NULL")),
+        Index("ix_steps_open_kind", "kind", "case_id", postgresql_where=text("status IN ('pending', 'scheduled')")),
     )
 
 

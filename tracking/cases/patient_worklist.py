@@ -7,7 +7,11 @@ the matching cases, up to COUNT_CAP + 1. Urgency: cases with an overdue step and
 first, then other cases with an overdue step (most overdue first), then everything else by its next
 due time (nothing due last), ties by case id. The step list of `workup worklist` and the API
 stays in tracking/cases/queries.py.
-"""
+
+The order is read, not sorted: urgency splits the cases into five buckets (_BUCKETS), each read in
+its own order through its own partial index on the case row (migration 0017) and only as far as the
+page needs: a page's cost follows the page, not the number of open cases (bench/RESULTS.md has it at
+100k and 1M). A search first looks up the cases it names (_searched)."""
 
 from __future__ import annotations
 
@@ -191,22 +195,57 @@ class WorklistPage:
 # The ordering keys come from the case row itself: `next_step_due_at` and `next_task_due_at` are
 # kept by triggers (migration 0009), so matching and ordering never visit every case's steps; the
 # details (which step, which task, the alert, the last contact) are joined for the page's rows only.
-_MATCHING = """
-SELECT c.id AS case_id,
-       CASE WHEN c.next_step_due_at < :now AND c.birads IN :suspicious THEN 0
-            WHEN c.next_step_due_at < :now THEN 1 ELSE 2 END AS urgency,
-       CASE WHEN c.next_step_due_at < :now THEN c.next_step_due_at END AS overdue_since,
-       least(c.next_step_due_at, c.next_task_due_at) AS next_due
-FROM cases c
-JOIN patients p ON p.id = c.patient_id
-LEFT JOIN users u ON u.id = c.navigator_id
-WHERE c.status IN ('open', 'lost_to_follow_up') {conditions}
-"""
+OPEN = "c.status IN ('open', 'lost_to_follow_up')"
+NEXT_DUE = "least(c.next_step_due_at, c.next_task_due_at)"
+# Written as literals, not bound: the partial index of bucket 0 is chosen only for a predicate it implies.
+SUSPICIOUS = ", ".join(f"'{birads}'" for birads in SUSPICIOUS_BIRADS)
+
+# The urgency buckets in page order, as (urgency, overdue_since, which cases, their order). Together
+# they are every open or lost case once; each bucket's order is the worklist's order within it.
+_BUCKETS = (
+    # 0: an overdue step and BI-RADS 4A-5, most overdue first (ix_cases_worklist_suspicious)
+    ("0", "c.next_step_due_at", f"c.next_step_due_at < :now AND c.birads IN ({SUSPICIOUS})",
+     f"c.next_step_due_at, {NEXT_DUE}, c.id"),
+    # 1: any other case with an overdue step (ix_cases_worklist_overdue)
+    ("1", "c.next_step_due_at", f"c.next_step_due_at < :now AND c.birads NOT IN ({SUSPICIOUS})",
+     f"c.next_step_due_at, {NEXT_DUE}, c.id"),
+    # 2, by next due time: first a task overdue while no step is (ix_cases_worklist_task_due), ...
+    ("2", "CAST(NULL AS timestamptz)",
+     "c.next_task_due_at < :now AND (c.next_step_due_at >= :now OR c.next_step_due_at IS NULL)", f"{NEXT_DUE}, c.id"),
+    # ... then whatever falls due from now on (ix_cases_worklist_next_due), ...
+    ("2", "CAST(NULL AS timestamptz)", f"{NEXT_DUE} >= :now", f"{NEXT_DUE}, c.id"),
+    # ... and last the cases with nothing due (ix_cases_worklist_nothing_due).
+    ("2", "CAST(NULL AS timestamptz)", "c.next_step_due_at IS NULL AND c.next_task_due_at IS NULL", "c.id"),
+)  # fmt: skip
+
+# Each bucket gives its first :reach cases (offset + page size); the page is cut from their union.
+_BRANCH = (
+    "(SELECT c.id AS case_id, {urgency} AS urgency, {since} AS overdue_since, " + NEXT_DUE + " AS next_due "
+    "FROM cases c WHERE " + OPEN + " AND {bucket} {conditions} ORDER BY {order} LIMIT :reach)"
+)
+
+
+def _matching(filters: PatientFilters, conditions: str) -> str:
+    """The union of the buckets the filters leave. A lateness filter leaves fewer: an overdue bucket
+    (a due time before now) only cases with an overdue step, "due within 7 days" only cases whose next
+    due time is from now on; the others cannot match, and reading them would walk their whole index."""
+    buckets = _BUCKETS
+    if filters.lateness == "due_7":
+        buckets = _BUCKETS[3:4]
+    elif filters.lateness:
+        buckets = _BUCKETS[:2]
+    return " UNION ALL ".join(
+        _BRANCH.format(urgency=urgency, since=since, bucket=bucket, order=order, conditions=conditions)
+        for urgency, since, bucket, order in buckets
+    )
+
+
+NO_JIT = text("SET LOCAL jit = off")
 
 _ORDER = "urgency, overdue_since NULLS LAST, next_due NULLS LAST, case_id"
 
 _PAGE = f"""
-WITH shown AS ({_MATCHING} ORDER BY {_ORDER} OFFSET :offset LIMIT :limit)
+WITH shown AS (SELECT * FROM ({{matching}}) matching ORDER BY {_ORDER} OFFSET :offset LIMIT :limit)
 SELECT shown.urgency, shown.overdue_since, shown.next_due,
        c.id AS case_id, c.status AS case_status, c.birads, c.finding_type, c.pathway_name, c.pathway_version,
        p.family_name, p.given_name, p.mrn, p.birth_date,
@@ -240,11 +279,43 @@ ORDER BY {_ORDER}
 """
 
 _COUNT = f"""
-SELECT count(*) FROM ({_MATCHING} LIMIT :cap) matching
+SELECT count(*) FROM (SELECT 1 FROM cases c WHERE {OPEN} {{conditions}} LIMIT :cap) matching
 """
 
+# A search names cases by a part of the patient's name ("Family, Given"), the start of the MRN, or an
+# accession number exactly. The name part is matched with LIKE, its wildcards escaped (the same as
+# strpos() > 0), so the trigram index is used where pg_trgm is installed (migration 0017); the MRN
+# start through ix_patients_mrn_prefix; accession numbers through ix_steps_accession_number.
+_NAME_OR_MRN = r"""(lower(p.family_name || ', ' || p.given_name)
+        LIKE '%' || replace(replace(replace(lower(:search), '\', '\\'), '%', '\%'), '_', '\_') || '%'
+     OR starts_with(upper(p.mrn), upper(:search)))"""
+_ACCESSION = "SELECT sa.case_id FROM steps sa WHERE sa.accession_number = :search"
+# First the cases it names: those of its first FOUND_MOST + 1 patients, and those by accession number
+# (any status: the filters apply after). A search that names no more than FOUND_MOST cases, every one
+# of them found, is then the list of their ids, read through the primary key. One that names more (a
+# name part most patients share) is tested case by case as the buckets are read: a semi-join the
+# planner can drive from either side, by the statistics of the names.
+FOUND_MOST = 2_000
+_FOUND = text(
+    f"SELECT fc.id FROM cases fc WHERE fc.patient_id IN (SELECT p.id FROM patients p WHERE {_NAME_OR_MRN} "
+    f"LIMIT :most) UNION ALL {_ACCESSION}"
+)
+_BY_ACCESSION = text(_ACCESSION)
 
-def _conditions(filters: PatientFilters, now: datetime) -> tuple[str, dict[str, Any]]:
+
+def _searched(session: Session, search: str) -> tuple[str, dict[str, Any]]:
+    """The condition (and its values) for the cases `search` names."""
+    found = session.execute(_FOUND, {"search": search, "most": FOUND_MOST + 1}).scalars().all()
+    if len(found) <= FOUND_MOST:
+        return "c.id = ANY(CAST(:found AS int[]))", {"found": list(found)}
+    by_patient = f"c.patient_id IN (SELECT p.id FROM patients p WHERE {_NAME_OR_MRN})"
+    accession = session.execute(_BY_ACCESSION, {"search": search}).scalars().all()
+    if not accession:
+        return by_patient, {"search": search}
+    return f"({by_patient} OR c.id = ANY(CAST(:accession AS int[])))", {"search": search, "accession": accession}
+
+
+def _conditions(session: Session, filters: PatientFilters, now: datetime) -> tuple[str, dict[str, Any]]:
     """The WHERE fragments on the case, its patient and navigator, and their values.
 
     Every value is a bound parameter; the fragments are fixed text chosen by which filters are set.
@@ -252,12 +323,9 @@ def _conditions(filters: PatientFilters, now: datetime) -> tuple[str, dict[str, 
     conditions: list[str] = []
     params: dict[str, Any] = {}
     if filters.search:
-        params["search"] = filters.search
-        conditions.append(
-            "(strpos(lower(p.family_name || ', ' || p.given_name), lower(:search)) > 0"
-            " OR starts_with(upper(p.mrn), upper(:search))"
-            " OR c.id IN (SELECT sa.case_id FROM steps sa WHERE sa.accession_number = :search))"
-        )
+        searched, values = _searched(session, filters.search)
+        conditions.append(searched)
+        params |= values
     if filters.step_kind:
         params["step_kind"] = filters.step_kind
         conditions.append("EXISTS (SELECT 1 FROM steps sk WHERE sk.case_id = c.id AND sk.kind = :step_kind"
@@ -266,7 +334,7 @@ def _conditions(filters: PatientFilters, now: datetime) -> tuple[str, dict[str, 
         conditions.append("c.navigator_id IS NULL")
     elif filters.navigator:
         params["navigator"] = filters.navigator
-        conditions.append("u.username = :navigator")
+        conditions.append("c.navigator_id IN (SELECT u.id FROM users u WHERE u.username = :navigator)")
     if filters.facility_id is not None:
         params["facility_id"] = filters.facility_id
         conditions.append("EXISTS (SELECT 1 FROM prior_film_requests pf WHERE pf.case_id = c.id"
@@ -309,26 +377,26 @@ def end_of_today(now: datetime) -> datetime:
     return datetime.combine(today + timedelta(days=1), time(0), tzinfo=centre_zone())
 
 
-def _statement(template: str, filters: PatientFilters, now: datetime) -> tuple[Any, dict[str, Any]]:
-    conditions, params = _conditions(filters, now)
-    statement = text(template.format(conditions=conditions)).bindparams(bindparam("suspicious", expanding=True))
+def _statement(session: Session, template: str, filters: PatientFilters, now: datetime) -> tuple[Any, dict[str, Any]]:
+    conditions, params = _conditions(session, filters, now)
+    statement = text(template.format(conditions=conditions, matching=_matching(filters, conditions)))
     for name, wanted in (("birads", filters.birads), ("alert_statuses", filters.alert)):
         if wanted:
             statement = statement.bindparams(bindparam(name, expanding=True))
-    return statement, params | {"now": now, "suspicious": list(SUSPICIOUS_BIRADS)}
+    return statement, params | {"now": now}
 
 
 def count_cases(session: Session, now: datetime, filters: PatientFilters) -> int:
     """How many cases match, counted up to COUNT_CAP + 1."""
-    statement, params = _statement(_COUNT, filters, now)
+    statement, params = _statement(session, _COUNT, filters, now)
     return int(session.execute(statement, params | {"cap": COUNT_CAP + 1}).scalar_one())
 
 
 def case_rows(session: Session, now: datetime, filters: PatientFilters, *, offset: int, limit: int) -> list[CaseRow]:
     """One page of matching cases, most urgent first."""
-    statement, params = _statement(_PAGE, filters, now)
-    found = session.execute(statement, params | {"offset": offset, "limit": limit}).mappings()
-    return [_row(values, now) for values in found]
+    statement, params = _statement(session, _PAGE, filters, now)
+    found = session.execute(statement, params | {"offset": offset, "limit": limit, "reach": offset + limit})
+    return [_row(values, now) for values in found.mappings()]
 
 
 def _row(values: Any, now: datetime) -> CaseRow:
@@ -365,7 +433,12 @@ def _row(values: Any, now: datetime) -> CaseRow:
 def worklist_page(
     session: Session, now: datetime, filters: PatientFilters, *, page: int, page_size: int
 ) -> WorklistPage:
-    """The page asked for (clamped to 1..the last page), its rows and the capped count."""
+    """The page asked for (clamped to 1..the last page), its rows and the capped count.
+
+    JIT compilation is off for the rest of the caller's transaction: at 1M cases the count's
+    estimate passes jit_above_cost, and compiling took longer than counting (as in the sweep, ADR 6).
+    """
+    session.execute(NO_JIT)
     total = count_cases(session, now, filters)
     pages = max(1, ceil(total / page_size)) if total <= COUNT_CAP else MAX_PAGE
     page = min(max(page, 1), pages)
