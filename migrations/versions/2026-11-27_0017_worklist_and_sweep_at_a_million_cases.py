@@ -22,7 +22,7 @@ Reviewed by hand.
 Each CREATE INDEX locks its table against writes while it builds (a few seconds at 1M cases).
 
 Revision ID: 0017
-Revises: 0015 (the lead re-chains to 0016 at merge)
+Revises: 0016
 Create Date: 2026-11-27 18:00:00
 """
 
@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017"
-down_revision: str | None = "0015"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
