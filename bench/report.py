@@ -259,7 +259,12 @@ def markdown(built: dict[str, Any]) -> str:
                  _http(workers, clients, "p95_ms"), "ms"),
             )],
             ("HTTP errors (all configurations)", lambda m: sum(row["errors"] for row in m["events"]["http"]), ""),
+            *[(f"HTTP, 2 workers, 32 clients: CPU an event, {part}", _http_cpu(2, 32, part), "ms")
+              for part in ("client", "server", "postgres")],
         ]),
+        "",
+        "CPU an event: the CPU time the benchmark's client threads, `workup serve`'s processes and every",
+        "PostgreSQL process spent during the run, over the events. Their sum over the two cores bounds the rate.",
         "",
         "## (c) Pages and API",
         "",
@@ -295,6 +300,7 @@ def markdown(built: dict[str, Any]) -> str:
             ("after the HTTP events at 1, 8 and 32 clients", lambda m: m["memory"]["after_events_mib"], "MiB"),
         ]),
         "",
+        *_worker_section(data),
         "## Closing note: which targets hold",
         "",
         *[
@@ -308,6 +314,7 @@ def markdown(built: dict[str, Any]) -> str:
             for name, figure in first["headline"].items()
             if figure["target"] is not None
         ],
+        *_worker_verdicts(data),
     ]  # fmt: skip
     if ANALYSIS.exists():
         lines += ["", *ANALYSIS.read_text().splitlines()]
@@ -328,6 +335,74 @@ def _http(workers: int, clients: int, field: str):
                     if row["workers"] == workers and row["clients"] == clients)  # fmt: skip
 
     return read
+
+
+def _http_cpu(workers: int, clients: int, part: str):
+    def read(measured: dict[str, Any]) -> float | None:
+        row = next(row for row in measured["events"]["http"] if row["workers"] == workers and row["clients"] == clients)
+        return row.get("cpu_ms_per_event", {}).get(part)
+
+    return read
+
+
+# `workup worker` (bench/worker.py): measured once per run, on an empty database. Issue 14 item 3's
+# targets: from an event to its outside work under 5 s at p95 (the notice, and the case run), an idle
+# worker under 2% of a core.
+PHASES = {"burst": "burst", "steady": "steady pace"}
+WORKER_ROWS = [  # label, key, unit, target
+    ("events recorded (BI-RADS 4B reads)", "events", "", None),
+    ("seconds between two events", "spacing_s", "", None),
+    ("event to its notice sent, p50", "event_to_notice_sent_p50_s", "s", None),
+    ("event to its notice sent, p95", "event_to_notice_sent_p95_s", "s", 5.0),
+    ("event to its case run finished, p50", "event_to_case_run_done_p50_s", "s", None),
+    ("event to its case run finished, p95", "event_to_case_run_done_p95_s", "s", 5.0),
+    ("event to both done, max", "event_to_outside_work_max_s", "s", None),
+    ("events not served", "events_not_served", "", None),
+]
+IDLE_ROWS = [
+    ("idle worker, share of one core (%)", "idle_worker_cpu_percent", "", 2.0),
+    ("flow runs created while idle", "idle_flow_runs", "", None),
+    ("worker resident memory", "worker_rss_mib", "MiB", None),
+]
+
+
+def _worker_section(data: dict[str, Any]) -> list[str]:
+    worker = data.get("worker")
+    if not worker:
+        return []
+    phases = [phase for phase in PHASES if phase in worker]
+    return [
+        "## (g) `workup worker`: from an event to its outside work, and idle",
+        "",
+        "Events through `record_event`, each asking for a case run and a notice to the navigators; a Prefect",
+        "server and `workup worker` run as subprocesses and the notice goes to a loopback SMTP server",
+        "(bench/worker.py): a burst, then (once its backlog is served) a steady pace, then the worker idle.",
+        f"Load average {worker['load_average_before']} → {worker['load_average_after']}.",
+        "",
+        "| figure | target | " + " | ".join(PHASES[phase] for phase in phases) + " |",
+        "|---|---|" + "---|" * len(phases),
+        *[f"| {label} | {'–' if target is None else f'< {_number(target, unit)}'} | "
+          + " | ".join(_number(worker[phase].get(key), unit) for phase in phases) + " |"
+          for label, key, unit, target in WORKER_ROWS],
+        "",
+        "| idle | target | value |",
+        "|---|---|---|",
+        *[f"| {label} | {'–' if target is None else f'< {_number(target, unit)}'} | {_number(worker[key], unit)} |"
+          for label, key, unit, target in IDLE_ROWS],
+        "",
+    ]  # fmt: skip
+
+
+def _worker_verdicts(data: dict[str, Any]) -> list[str]:
+    worker = data.get("worker")
+    if not worker:
+        return []
+    found = [(f"{label}, {PHASES[phase]}", worker[phase][key], unit, target)
+             for label, key, unit, target in WORKER_ROWS if target is not None
+             for phase in PHASES if phase in worker]  # fmt: skip
+    found += [(label, worker[key], unit, target) for label, key, unit, target in IDLE_ROWS if target is not None]
+    return [f"- `workup worker`, {label} (< {_number(target, unit)}): {_number(value, unit)} "
+            + ("holds" if value < target else "**misses**") + "." for label, value, unit, target in found]  # fmt: skip
 
 
 def _filter(name: str):

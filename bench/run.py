@@ -1,12 +1,16 @@
-"""`make bench`: at each population size, build it, run benchmarks (a)-(f), then write bench/RESULTS.md
-and bench/results.json (bench/report.py).
+"""`make bench`: at each population size, build it, run benchmarks (a)-(f), then `workup worker`'s (g)
+once, and write bench/RESULTS.md and bench/results.json (bench/report.py).
 
     python -m bench.run [--sizes 100000,1000000] [--server-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+                        [--keep] [--no-worker]
 
 For each size a fresh database `workup_bench_<id>` is created on the server (default:
 WORKUP_BENCH_SERVER_URL, then the machine's 127.0.0.1:5432, then the embedded server), migrated,
 loaded with COPY (10 steps a case, 5% of steps overdue), measured and dropped. Both sizes take about
-25 minutes on the 2-core machine, most of it loading 1M cases and 10M steps.
+25 minutes on the 2-core machine, most of it loading 1M cases and 10M steps; (g) about 4 more (a
+Prefect server and `workup worker` as subprocesses, on an empty database; bench/worker.py).
+Each HTTP configuration also reads the CPU time the client, the server's processes and PostgreSQL
+spent per event (bench/cpu.py), which is what bounds the rate on two shared cores.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from sqlalchemy import create_engine, text
 from sqlmodel import Session
 
 from bench import generate, naive, record, report, sweep, web, worklist
+from bench.cpu import cpu_per_event, postmaster_pid
 from bench.latency import Latencies
 from bench.server import Serve
 
@@ -78,15 +83,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=",".join(str(size) for size in SIZES), help="open cases, comma-separated")
     parser.add_argument("--server-url", default=None)
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
+    parser.add_argument("--no-worker", action="store_true", help="skip `workup worker`'s benchmark (bench/worker.py)")
     args = parser.parse_args(argv)
-    from tests.conftest import create_database, drop_database
+    from tests.conftest import create_database, drop_database, migrate
 
     sizes = [int(size.replace("_", "")) for size in args.sizes.split(",") if size.strip()]
     server = server_url(args.server_url)
     figures: dict[str, Any] = {
         "run_at": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "machine": machine(),
-        "command": f"python -m bench.run --sizes {','.join(str(size) for size in sizes)}",
+        "command": f"python -m bench.run --sizes {','.join(str(size) for size in sizes)}"
+        + (" --no-worker" if args.no_worker else ""),
         "sizes": {},
     }
     for cases in sizes:
@@ -98,6 +105,18 @@ def main(argv: list[str] | None = None) -> int:
             if not args.keep:
                 drop_database(server, url)
         figures["postgres"] = figures["sizes"][str(cases)].pop("postgres")
+    if not args.no_worker:  # once, on an empty database: its figures do not depend on the population
+        from bench import worker
+
+        url = create_database(server, prefix="workup_bench_worker")
+        try:
+            migrate(url)
+            before = load_average()
+            figures["worker"] = worker.measure(url, server=server) | {"load_average_before": before,
+                                                                      "load_average_after": load_average()}  # fmt: skip
+            print(f"(g) workup worker: {figures['worker']}", flush=True)
+        finally:
+            drop_database(server, url)
     report.write(figures)
     print(f"wrote {report.RESULTS} and {report.JSON}")
     return 0
@@ -147,6 +166,7 @@ def measure(url: str, cases: int) -> dict[str, Any]:
     found["events"] = {"service": latencies(service), "floor": latencies(floor), "floor_2_connections":
                        latencies(floor_parallel), "http": []}  # fmt: skip
 
+    postmaster = postmaster_pid(engine)
     for workers in (1, 2):
         serve = Serve(url, workers=workers)
         try:
@@ -161,9 +181,13 @@ def measure(url: str, cases: int) -> dict[str, Any]:
                                   "overdue_api": latencies(overdue)}  # fmt: skip
                 memory_before = serve.peak_memory_mb()
             for key in [key for key in counts if isinstance(key, tuple) and key[0] == workers]:
-                result = record.through_http(serve.url, token, batches[key], key[1])
-                print(f"(b) http workers={workers} x{key[1]}: {result.summary()}", flush=True)
-                found["events"]["http"].append({"workers": workers, "clients": key[1]} | latencies(result))
+                with cpu_per_event(serve.process.pid, postmaster) as spent:
+                    result = record.through_http(serve.url, token, batches[key], key[1])
+                cpu = {name: None if seconds is None else round(seconds / len(batches[key]) * 1000, 2)
+                       for name, seconds in spent.items()}  # fmt: skip
+                print(f"(b) http workers={workers} x{key[1]}: {result.summary()}; CPU ms an event {cpu}", flush=True)
+                found["events"]["http"].append({"workers": workers, "clients": key[1]} | latencies(result)
+                                               | {"cpu_ms_per_event": cpu})  # fmt: skip
             if workers == 1:
                 found["memory"] = {
                     "after_pages_mib": round(memory_before),
