@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from datetime import timedelta
 
 import typer
@@ -10,6 +9,7 @@ import typer
 from tracking.alerts.service import acknowledge_alert, list_alerts
 from tracking.alerts.sweep import sweep_overdue
 from tracking.commands.common import ALLOW_FUTURE_HELP, actor, console, now_or, print_json, table, words
+from tracking.commands.signals import run_until_signalled
 from tracking.db import database_url, session_scope
 from tracking.logs import install as install_log_scrubber
 from tracking.pathway.fields import bounded_text
@@ -104,41 +104,6 @@ def ack(
     )
 
 
-def _run_until_signalled(start, stop, run=None) -> None:
-    """start(), then run() (default: wait), until SIGTERM or SIGINT; stop() however it ends.
-
-    The handlers go in before start(), so a signal during a slow start (the Prefect child takes
-    seconds) stops cleanly too. uvicorn, inside run(), installs its own handlers, shuts down on the
-    signal, puts ours back and raises the signal again: it lands here, and stop() runs.
-    """
-
-    class Stopped(BaseException):
-        pass
-
-    signals = (signal.SIGINT, signal.SIGTERM)
-
-    def stopping(*_) -> None:
-        for signum in signals:  # a second signal must not cut stop() short
-            signal.signal(signum, signal.SIG_IGN)
-        raise Stopped
-
-    for signum in signals:
-        signal.signal(signum, stopping)
-    try:
-        start()
-        if run is not None:
-            run()
-        else:
-            while True:
-                signal.pause()
-    except Stopped:
-        pass
-    finally:
-        for signum in signals:
-            signal.signal(signum, signal.SIG_IGN)
-        stop()
-
-
 def _embedded_scheduler():
     """(start, stop) for the embedded scheduler and, unless PREFECT_API_URL is set, its Prefect server child.
 
@@ -179,7 +144,7 @@ def scheduler() -> None:
         start()
         console.print("Embedded scheduler started (Ctrl-C to stop).")
 
-    _run_until_signalled(started, stop)
+    run_until_signalled(started, stop)
 
 
 def _with_hl7_listener(start, stop):
@@ -228,4 +193,4 @@ def serve(
         uvicorn.run("tracking.web.app:create_app", factory=True, host=host, port=port, workers=workers,
                     log_level="warning", proxy_headers=False)  # fmt: skip
 
-    _run_until_signalled(start, stop, run)
+    run_until_signalled(start, stop, run)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from tracking.commands.common import console
-from tracking.commands.operations import _run_until_signalled
+from tracking.commands.signals import run_until_signalled
 from tracking.db import database_url
 from tracking.logs import install as install_log_scrubber
 from tracking.settings import get_settings
@@ -45,4 +45,4 @@ def worker(
             if running.get("prefect") is not None:
                 running["prefect"].stop()
 
-    _run_until_signalled(start, stop)
+    run_until_signalled(start, stop)
