@@ -81,7 +81,9 @@ def prefect_api(given: str | None, server: str, home: Path):
 
 
 def worker_env(url: str, api_url: str, smtp_port: int, home: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "WORKUP_"))}
+    """The worker's environment: compose's settings, and the two that size it if this process has them."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "WORKUP_"))
+           or key in ("WORKUP_CASE_RUNS_AT_ONCE", "WORKUP_DB_POOL_SIZE")}  # fmt: skip
     env |= {"DATABASE_URL": url, "PREFECT_API_URL": api_url, "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
             "WORKUP_HOME": str(home), "WORKUP_SMTP_HOST": "127.0.0.1", "WORKUP_SMTP_PORT": str(smtp_port),
             "WORKUP_MAIL_FROM": "workup@bench.test", "WORKUP_NAVIGATOR_EMAIL": NAVIGATORS,

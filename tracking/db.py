@@ -71,10 +71,16 @@ def stop_embedded(home: Path) -> bool:
     return True
 
 
+def pool_capacity(pool_size: int) -> int:
+    """The most connections one process's engine opens at once: the pool and twice as many overflow."""
+    return pool_size * 3
+
+
 @lru_cache(maxsize=4)
 def engine_for(url: str, pool_size: int = 5) -> Engine:
     # hide_parameters: a failed statement's error names no value (patient data stays in `patients`)
-    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size * 2, hide_parameters=True)
+    overflow = pool_capacity(pool_size) - pool_size
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=overflow, hide_parameters=True)
 
 
 def get_engine() -> Engine:

@@ -46,6 +46,11 @@ def data(**fields) -> str:
 
 # (id, args, env) -- `{case}` is the seeded case, `{alert}` an alert on it, `{dir}` a scratch directory.
 BAD: list[tuple[str, list[str], dict[str, str]]] = [
+    (
+        "worker claimers beyond its connections",
+        ["worker"],
+        {"WORKUP_CASE_RUNS_AT_ONCE": "16", "WORKUP_DB_POOL_SIZE": "5"},
+    ),
     ("show huge id", ["case", "show", HUGE], {}),
     ("show zero id", ["case", "show", "0"], {}),
     ("show negative id", ["case", "show", "-1"], {}),

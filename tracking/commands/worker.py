@@ -22,11 +22,12 @@ def worker(
     process; look every WORKUP_CASE_RUNS_EVERY_SECONDS / WORKUP_DELIVERY_EVERY_SECONDS for retries.
     SIGTERM or Ctrl-C: the pass in progress finishes, then it exits."""
     from flows.runtime import use_local_prefect
-    from tracking.worker.lanes import default_lanes
+    from tracking.worker.lanes import check_connections, default_lanes
     from tracking.worker.loop import Worker
 
     install_log_scrubber()
     settings = get_settings()
+    check_connections(settings)  # before anything starts: a refusal is one line and exit 2
     url = database_url()
     running: dict[str, object] = {}
 

@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tracking.cases.errors import InvalidInput
+from tracking.db import pool_capacity
 from tracking.scheduler import Job, delivery_without_prefect, prefect_probe, run_with_fallback
 from tracking.settings import Settings
 
@@ -116,6 +118,29 @@ def delivery_pass(every_seconds: int, limit: int = DELIVERIES_PER_PASS) -> int:
               lambda: delivery_without_prefect(limit=limit))  # fmt: skip
     report = run_with_fallback(job)
     return report["delivered"] + report["retrying"] + report["dead"]  # "waiting": the receiver is away
+
+
+# The connections one `workup worker` may hold at once besides its LISTEN connection: two for each
+# case-run claimer (its claim, held while the case's flow runs, and the flow's own session), and
+# two for each of the two lanes (its "anything due?" look, and the delivery pass's).
+CONNECTIONS_PER_CLAIMER = 2
+CONNECTIONS_FOR_LANES = 4
+
+
+def check_connections(settings: Settings) -> None:
+    """Refuse a worker whose claimers would outnumber its engine's connections: each claimer would hold
+    its claim while waiting for a second connection, and every case run would stall."""
+    needed = CONNECTIONS_PER_CLAIMER * settings.case_runs_at_once + CONNECTIONS_FOR_LANES
+    capacity = pool_capacity(settings.pool_size)
+    if needed > capacity:
+        most = max(0, (capacity - CONNECTIONS_FOR_LANES) // CONNECTIONS_PER_CLAIMER)
+        pool = -(-needed // pool_capacity(1))
+        fewer = f", or WORKUP_CASE_RUNS_AT_ONCE to at most {most}" if most >= 1 else ""
+        raise InvalidInput(
+            f"WORKUP_CASE_RUNS_AT_ONCE={settings.case_runs_at_once} needs up to {needed} database connections "
+            f"in `workup worker`, but WORKUP_DB_POOL_SIZE={settings.pool_size} allows {capacity}: set "
+            f"WORKUP_DB_POOL_SIZE to at least {pool}{fewer}"
+        )
 
 
 def default_lanes(settings: Settings) -> list[Lane]:
