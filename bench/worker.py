@@ -10,14 +10,15 @@ the default fallback polls). The bench opens cases (their opening runs are serve
 records one BI-RADS 4B magnification read per case through `record_event`, each in its own
 transaction, `--spacing` seconds apart (a burst), then, once that backlog is served, more
 `--steady-spacing` seconds apart (a steady pace): each asks for a case run and queues a
-result-letter notice for the navigators. Measured per event, as seen by polling the database every 20 ms: from its
-commit until the case's notifications are sent or tried ("notice sent": the outside work itself),
-until its case run is finished ("case run done"), and until both ("outside work"). Then the
-worker is left idle and its CPU time (utime + stime from /proc, with any child process) is read
+result-letter notice for the navigators. Measured per event, as seen by polling the database
+every 20 ms: from its commit until the case's notifications are sent or tried ("notice sent": the
+outside work itself), until its case run is finished ("case run done"), and until both ("outside
+work"). Then the worker is left idle and its CPU time (utime + stime from /proc, with any child process) is read
 over `--idle-seconds`, as a share of one core, with the flow runs created meanwhile.
 
 `measure(url)` returns the figures as a dict for bench/run.py. Targets (issue 14): p95 under 5 s,
-an idle worker under 2% of a core.
+an idle worker under 2% of a core. WORKUP_CASE_RUNS_AT_ONCE and WORKUP_DB_POOL_SIZE, when set here,
+are passed on to the worker.
 """
 
 from __future__ import annotations
