@@ -15,6 +15,11 @@ from pathlib import Path
 from sqlalchemy import text
 
 
+def _stat(pid: int | str) -> list[str]:
+    """/proc/PID/stat's fields after the command name (field 3 on: state, ppid, ...)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of `pid` and of every live descendant, with the children it has waited for."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -22,7 +27,7 @@ def cpu_seconds(pid: int) -> float:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                fields = _stat(entry.name)
             except OSError:
                 continue
             stats[int(entry.name)] = (int(fields[1]), sum(int(value) for value in fields[11:15]))  # ppid; u,s,cu,cs
@@ -40,13 +45,13 @@ def postmaster_pid(engine) -> int | None:
     with engine.connect() as connection:
         backend = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
     try:
-        return int((Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split())[1])
+        return int(_stat(backend)[1])
     except OSError:
         return None  # a server elsewhere: its CPU is not measured
 
 
 @contextmanager
-def cpu_per_event(server_pid: int, postmaster: int | None) -> Iterator[dict[str, float | None]]:
+def cpu_spent(server_pid: int, postmaster: int | None) -> Iterator[dict[str, float | None]]:
     """CPU seconds spent in the block by this process (the client), the server's process tree and
     PostgreSQL's (every backend, with the background processes); fill the dict's values on exit."""
     spent: dict[str, float | None] = {}

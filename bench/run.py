@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, text
 from sqlmodel import Session
 
 from bench import generate, naive, record, report, sweep, web, worklist
-from bench.cpu import cpu_per_event, postmaster_pid
+from bench.cpu import cpu_spent, postmaster_pid
 from bench.latency import Latencies
 from bench.server import Serve
 
@@ -181,7 +181,7 @@ def measure(url: str, cases: int) -> dict[str, Any]:
                                   "overdue_api": latencies(overdue)}  # fmt: skip
                 memory_before = serve.peak_memory_mb()
             for key in [key for key in counts if isinstance(key, tuple) and key[0] == workers]:
-                with cpu_per_event(serve.process.pid, postmaster) as spent:
+                with cpu_spent(serve.process.pid, postmaster) as spent:
                     result = record.through_http(serve.url, token, batches[key], key[1])
                 cpu = {name: None if seconds is None else round(seconds / len(batches[key]) * 1000, 2)
                        for name, seconds in spent.items()}  # fmt: skip

@@ -42,11 +42,10 @@ from sqlmodel import Session
 from bench.cpu import cpu_seconds
 from bench.latency import Latencies
 from bench.record import READS
+from bench.report import WORKER_TARGET_IDLE_PERCENT, WORKER_TARGET_P95_S
 from bench.run import server_url, verdict
 from bench.server import free_port
 
-TARGET_P95_SECONDS = 5.0
-TARGET_IDLE_CPU_PERCENT = 2.0
 NAVIGATORS = "navigators@bench.test"
 WORKUP = str(Path(sys.executable).parent / "workup")
 POLL_SECONDS = 0.02
@@ -288,10 +287,10 @@ def main(argv: list[str] | None = None) -> int:
         if phase in result:
             for name in ("notice_sent", "case_run_done"):
                 p95 = result[phase][f"event_to_{name}_p95_s"]
-                print(f"{phase}: event to {name.replace('_', ' ')} p95 < {TARGET_P95_SECONDS:.0f} s: "
-                      f"{verdict(p95, TARGET_P95_SECONDS)}")  # fmt: skip
+                print(f"{phase}: event to {name.replace('_', ' ')} p95 < {WORKER_TARGET_P95_S:.0f} s: "
+                      f"{verdict(p95, WORKER_TARGET_P95_S)}")  # fmt: skip
     idle = result["idle_worker_cpu_percent"]
-    print(f"idle worker < {TARGET_IDLE_CPU_PERCENT:.0f}% of a core: {verdict(idle, TARGET_IDLE_CPU_PERCENT)}")
+    print(f"idle worker < {WORKER_TARGET_IDLE_PERCENT:.0f}% of a core: {verdict(idle, WORKER_TARGET_IDLE_PERCENT)}")
     return 0
 
 
